@@ -1,0 +1,39 @@
+# `make` sets everything up and runs the quickstart; `make test` runs the tests.
+# Setup is incremental: the virtualenv is rebuilt only when requirements.txt or
+# setup.py change; the Debian-package check runs every time (it is instant).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.mt_music-installed
+PY := $(VENV)/bin/python
+PYTEST_WORKERS ?= 2
+
+.PHONY: all setup system-deps quickstart test lint clean
+
+all: quickstart
+
+system-deps:
+	@bash tools/install_system_deps.sh
+
+$(STAMP): requirements.txt setup.py
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v < (3, 13) else "mt_music needs Python 3.10-3.12 (tensorflow-text has no 3.13 build); set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: system-deps $(STAMP)
+	@$(PY) -m mt_music.engraving install-fonts
+
+quickstart: setup
+	$(PY) -m mt_music.quickstart
+
+test: setup
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
+
+lint: setup
+	$(PY) -m ruff check mt_music tasks tools tests
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info
