@@ -1,8 +1,14 @@
-"""Installs mt_music; `tasks/` ships as `mt_music.tasks` and `gin/` as `mt_music.gin_configs`.
+"""Installs mt_music; `tasks/` ships as `mt_music.tasks`, `gin/` as data in share/mt_music/gin.
+
+`gin/` is not a Python package on purpose: run from the checkout, a package named
+`gin` there would shadow the gin-config library. mt_music.gin_paths finds the
+folder in a checkout and in an install.
 
 requirements.txt pins the versions known to install together (DESIGN §7); the
 ranges here are what the code needs. tests/test_packaging.py keeps both in step.
 """
+
+import pathlib
 
 import setuptools
 
@@ -29,6 +35,7 @@ DATA_PIPELINE = [
     "tensorflow-text>=2.16,<2.22",
     "tensorflow-datasets>=4.9.4",
     "seqio>=0.0.19",
+    "tensorboard>=2.16",  # clu's SummaryWriter (TensorFlow hosts)
 ]
 MODEL_CORE = [
     "jax>=0.4.35",
@@ -40,15 +47,24 @@ MODEL_CORE = [
     "gin-config>=0.5.0",
 ]
 
+
+
+def gin_data_files() -> list[tuple[str, list[str]]]:
+    """(install dir, files) pairs that mirror gin/ under <prefix>/share/mt_music/gin."""
+    folders: dict[str, list[str]] = {}
+    for path in sorted(pathlib.Path("gin").rglob("*.gin")):
+        folders.setdefault(str(pathlib.Path("share/mt_music") / path.parent), []).append(str(path))
+    return sorted(folders.items())
+
+
 setuptools.setup(
     name="mt_music",
     version="0.1.0",
     description="Cross-modal music translation (score image, LMX, MIDI, audio) in JAX/Flax.",
     python_requires=">=3.10,<3.13",  # tensorflow-text has no build for 3.13
-    packages=setuptools.find_packages(include=["mt_music", "mt_music.*"])
-    + ["mt_music.tasks", "mt_music.gin_configs"],
-    package_dir={"mt_music.tasks": "tasks", "mt_music.gin_configs": "gin"},
-    package_data={"mt_music.gin_configs": ["*.gin", "**/*.gin"]},
+    packages=setuptools.find_packages(include=["mt_music", "mt_music.*"]) + ["mt_music.tasks"],
+    package_dir={"mt_music.tasks": "tasks"},
+    data_files=gin_data_files(),
     install_requires=REPRESENTATION + DATA_PIPELINE + MODEL_CORE,
     extras_require={
         "test": ["pytest>=8.0", "pytest-xdist>=3.5"],
