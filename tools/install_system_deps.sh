@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mt_music needs: FluidSynth (synthesis), rsvg-convert
-# (SVG -> PNG), soundfonts for timbre variety, libsndfile, fontconfig.
+# (SVG -> PNG), soundfonts for timbre variety, libsndfile, fontconfig, ffmpeg
+# (audioread's decoder for formats libsndfile cannot read, e.g. m4a).
 # Runs apt-get when root or when passwordless sudo works; otherwise prints the
 # command to run and fails, so a missing package is never discovered mid-job.
 set -euo pipefail
 
 PACKAGES=(fluidsynth libfluidsynth3 librsvg2-bin fluid-soundfont-gm
-          musescore-general-soundfont-small libsndfile1 fontconfig)
+          musescore-general-soundfont-small libsndfile1 fontconfig ffmpeg)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
