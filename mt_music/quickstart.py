@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     for r in reports:
         print(f"{r.piece:<16}{r.lmx_tokens:>6}{'ok' if r.lmx_pitches_match else 'DIFF':>9}{r.staff_height_px:>10.2f}"
-              f"{'%dx%d' % r.image_grid:>9}{r.midi_windows:>5}{r.midi_onset_f1:>10.3f}{r.midi_onset_offset_f1:>11.3f}"
+              f"{'x'.join(map(str, r.image_grid)):>9}{r.midi_windows:>5}{r.midi_onset_f1:>10.3f}{r.midi_onset_offset_f1:>11.3f}"
               f"{r.audio_seconds:>9.1f}")
     summary = {"seconds": round(time.time() - started, 1), "pieces": [dataclasses.asdict(r) for r in reports]}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))

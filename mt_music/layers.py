@@ -1,0 +1,194 @@
+"""Transformer building blocks (T5X style) with logical axis names on every parameter.
+
+Parameters carry `nn.with_logical_partitioning` boxes and activations
+`nn.with_logical_constraint`; both are no-ops until a mesh and logical axis rules
+are active, so the same code runs on one CPU and on a sharded accelerator mesh.
+Attention keeps a KV cache in the flax `cache` collection for step-by-step decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+NEG_INF = -1e10  # finite, so fully masked rows stay NaN-free
+
+# Logical axis names this package uses, with the T5X-style mesh axis each one
+# maps to. partitioning.py owns the final rules; this is the default it starts from.
+#   params:      vocab, embed, mlp, heads, kv, abspos_buckets, modalities, slots
+#   activations: batch, length, embed, mlp, heads, kv, slots, vocab
+def standard_logical_axis_rules(fsdp: bool = False) -> tuple[tuple[str, str | None], ...]:
+    """batch→data, vocab/mlp/heads→model, embed→None (or 'data' with FSDP)."""
+    return (
+        ("batch", "data"),
+        ("vocab", "model"),
+        ("mlp", "model"),
+        ("heads", "model"),
+        ("kv", None),
+        ("embed", "data" if fsdp else None),
+        ("length", None),
+        ("slots", None),
+        ("abspos_buckets", None),
+        ("modalities", None),
+    )
+
+
+def constrain(x: Array, axes: Sequence[str | None]) -> Array:
+    return nn.with_logical_constraint(x, tuple(axes))
+
+
+DENSE_INIT = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+
+
+def attention_mask(query_valid: Array, key_valid: Array) -> Array:
+    """[B, Lq], [B, Lk] bool → [B, 1, Lq, Lk]."""
+    return query_valid[:, None, :, None] & key_valid[:, None, None, :]
+
+
+def causal_mask(length: int) -> Array:
+    """[1, 1, L, L]: query i sees keys j <= i."""
+    return jnp.tril(jnp.ones((length, length), bool))[None, None]
+
+
+class LayerNorm(nn.Module):
+    """Pre-LN normalisation, computed in fp32 and cast back to the compute dtype."""
+
+    epsilon: float = 1e-6
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        features = x.shape[-1]
+        scale = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones, ("embed",)),
+                           (features,), self.param_dtype)
+        bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
+                          (features,), self.param_dtype)
+        x = x.astype(jnp.float32)
+        mean = x.mean(-1, keepdims=True)
+        var = jnp.square(x - mean).mean(-1, keepdims=True)
+        y = (x - mean) * jax.lax.rsqrt(var + self.epsilon)
+        return (y * scale.astype(jnp.float32) + bias.astype(jnp.float32)).astype(self.dtype)
+
+
+def dot_product_attention(query: Array, key: Array, value: Array, mask: Array | None,
+                          dropout: nn.Dropout | None = None, deterministic: bool = True) -> Array:
+    """softmax(q k^T / sqrt(d)) v with fp32 logits; q [B, Lq, H, D], k/v [B, Lk, H, D]."""
+    query = query / jnp.sqrt(query.shape[-1]).astype(query.dtype)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", query, key, preferred_element_type=jnp.float32)
+    if mask is not None:
+        logits = jnp.where(mask, logits, NEG_INF)
+    weights = jax.nn.softmax(logits, axis=-1)
+    if dropout is not None and not deterministic:
+        weights = dropout(weights, deterministic=False)
+    return jnp.einsum("bhqk,bkhd->bqhd", weights.astype(value.dtype), value)
+
+
+class Projection(nn.Module):
+    """x[..., *in] · kernel[*in, *features] over the last `in_dims` axes, e.g. embed → (heads, kv).
+
+    The kernel is created in its full shape (flax's DenseGeneral initialises a
+    flattened one, which breaks logical sharding constraints on multi-axis kernels).
+    """
+
+    features: tuple[int, ...]
+    axes: tuple[str, ...]  # logical names of the kernel's axes
+    in_dims: int = 1
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        n_in, n_out = self.in_dims, len(self.features)
+        init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis=tuple(range(n_in)),
+                                                out_axis=tuple(range(n_in, n_in + n_out)))
+        shape = x.shape[x.ndim - n_in:] + tuple(self.features)
+        kernel = self.param("kernel", nn.with_logical_partitioning(init, self.axes), shape, self.param_dtype)
+        contract = (tuple(range(x.ndim - n_in, x.ndim)), tuple(range(n_in)))
+        return jax.lax.dot_general(x.astype(self.dtype), kernel.astype(self.dtype), (contract, ((), ())))
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention; `decode=True` keeps keys/values in the `cache` collection.
+
+    Self-attention decoding appends one position per call. Cross-attention
+    (`cross=True`) projects the encoder output once, on the cache-creating call, and
+    reuses it on every later step instead of re-projecting Le positions per frame.
+    """
+
+    num_heads: int
+    head_dim: int
+    dropout_rate: float = 0.0
+    cross: bool = False
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    def _projection(self, features: tuple[int, ...], axes: tuple[str, ...], in_dims: int, name: str) -> Projection:
+        return Projection(features, axes, in_dims, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+
+    @nn.compact
+    def __call__(self, inputs_q: Array, inputs_kv: Array, mask: Array | None, *,
+                 deterministic: bool = True, decode: bool = False) -> Array:
+        heads = (self.num_heads, self.head_dim)
+        qkv_axes = ("embed", "heads", "kv")
+        qkv_constraint = ("batch", "length", "heads", "kv")
+        query = self._projection(heads, qkv_axes, 1, "query")(inputs_q)
+        query = constrain(query, qkv_constraint)
+
+        if self.cross and decode and self.has_variable("cache", "cross_key"):
+            key = self.get_variable("cache", "cross_key")
+            value = self.get_variable("cache", "cross_value")
+        else:
+            key = constrain(self._projection(heads, qkv_axes, 1, "key")(inputs_kv), qkv_constraint)
+            value = constrain(self._projection(heads, qkv_axes, 1, "value")(inputs_kv), qkv_constraint)
+            if self.cross and decode:
+                self.put_variable("cache", "cross_key", key)
+                self.put_variable("cache", "cross_value", value)
+
+        if decode and not self.cross:
+            key, value, mask = self._update_cache(key, value, mask)
+
+        dropout = nn.Dropout(self.dropout_rate) if self.dropout_rate > 0 else None
+        out = dot_product_attention(query, key, value, mask, dropout, deterministic)
+        out = self._projection((inputs_q.shape[-1],), ("heads", "kv", "embed"), 2, "out")(out)
+        return constrain(out, ("batch", "length", "embed"))
+
+    def _update_cache(self, key: Array, value: Array, mask: Array | None) -> tuple[Array, Array, Array | None]:
+        """First call creates a zero cache of the full length; later calls write one step."""
+        initialized = self.has_variable("cache", "cached_key")
+        cached_key = self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
+        cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
+        index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
+        if not initialized:
+            return key, value, mask  # shape-setting pass over the full length
+        if key.shape[1] != 1:
+            raise ValueError(f"cached decoding takes one position per call, got {key.shape[1]}")
+        i = index.value
+        cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, key, (0, i, 0, 0))
+        cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, value, (0, i, 0, 0))
+        index.value = i + 1
+        max_length = cached_key.value.shape[1]
+        step_mask = (jnp.arange(max_length) <= i)[None, None, None, :]
+        return cached_key.value, cached_value.value, step_mask
+
+
+class Mlp(nn.Module):
+    """GELU feed-forward block: embed → mlp → embed."""
+
+    mlp_dim: int
+    dropout_rate: float = 0.0
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array, deterministic: bool = True) -> Array:
+        dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        h = Projection((self.mlp_dim,), ("embed", "mlp"), **dtypes, name="wi")(x)
+        h = constrain(nn.gelu(h), ("batch", "length", "mlp"))
+        h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
+        y = Projection((x.shape[-1],), ("mlp", "embed"), **dtypes, name="wo")(h)
+        return constrain(y, ("batch", "length", "embed"))
