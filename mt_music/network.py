@@ -112,7 +112,8 @@ class PositionEmbedding(nn.Module):
         x, y = positions[..., 0], positions[..., 1]
         x_index = starts[modality][:, None] + jnp.clip(x, 0, jnp.asarray(sizes)[modality][:, None] - 1)
         y_index = int(sizes.sum()) + jnp.clip(y, 0, cfg.max_image_rows - 1)
-        table = table.astype(cfg.dtype)
+        # Gathered whole before the lookup (FSDP shards embed): rows then follow the batch sharding.
+        table = layers.constrain(table.astype(cfg.dtype), ("abspos_buckets", None))
         return jnp.take(table, x_index, axis=0) + jnp.take(table, y_index, axis=0) * (y > 0)[..., None]
 
 
@@ -251,7 +252,9 @@ class Transformer(nn.Module):
 
     def _slot_embeddings(self, tokens: Array) -> Array:
         """[..., K] ids → [..., K, D]; PAD slots embed to zero."""
-        return self.token_embedder(tokens) * (tokens != 0)[..., None].astype(self.config.dtype)
+        # The table is gathered whole along embed before the lookup (as for positions).
+        table = layers.constrain(jnp.asarray(self.token_embedder.embedding, self.config.dtype), ("vocab", None))
+        return jnp.take(table, tokens, axis=0) * (tokens != 0)[..., None].astype(self.config.dtype)
 
     def _embed_frames(self, tokens: Array, positions: Array, modality: Array) -> Array:
         x = self._slot_embeddings(tokens).sum(axis=-2) + self.position_embedder(positions, modality)

@@ -1,0 +1,160 @@
+r"""Times train steps and decoding of any gin model config on synthetic batches.
+
+    python tools/benchmark.py --gin_file=models/base.gin --batch_size=24 \
+        --encoder_length=1024 --decoder_length=1024
+
+Prints step time, tokens/s (a token = one K-slot frame, encoder + decoder,
+padding included — what the FLOP count covers), TFLOP/s per device and MFU
+from the analytic FLOP count (mt_music.flops), then decoding frames/s, and a
+final JSON line with every figure.
+
+Defaults: the published batch of 24 (DESIGN §4) with 1024 encoder and 1024
+decoder frames — about 12 s of audio (86 frames/s), or an image system of
+8 token rows × 128 columns; the longest inputs (26×150 image grids, 1750 audio
+frames) cost more. Sequences are filled to full length. Decoding is timed with a
+forced audio prefix as long as the output, so every example runs all
+`--decode_length` steps with the full K-slot sub-decoder loop (the cost per step
+equals free sampling at temperature 1.0).
+
+MFU needs the device's peak: taken from its kind (H100, A100, TPU …),
+`--peak_flops`, or on CPU measured as the throughput of a large fp32 matmul.
+Needs only jax, flax, optax, orbax, gin-config and absl (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import gin
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags, logging
+
+from mt_music import flops, models, partitioning, synthetic_data, train, trainer
+from mt_music.vocabulary import Modality
+
+flags.DEFINE_multi_string("gin_file", ["models/base.gin"], "Model gin file(s), e.g. models/tiny.gin.")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings NAME=VALUE; `--gin.NAME=VALUE` is the same.")
+flags.DEFINE_integer("batch_size", 24, "Global batch size.")
+flags.DEFINE_integer("encoder_length", 1024, "Encoder frames per example.")
+flags.DEFINE_integer("decoder_length", 1024, "Decoder frames per example.")
+flags.DEFINE_integer("steps", 10, "Timed train steps (after one compile + warm-up step).")
+flags.DEFINE_integer("num_microbatches", 1, "Gradient-accumulation microbatches per step.")
+flags.DEFINE_list("mesh", ["-1", "1", "1"], "Mesh data,fsdp,model (-1: the rest of the devices).")
+flags.DEFINE_float("peak_flops", None, "Peak FLOP/s per device for MFU (default: by device kind; CPU: measured).")
+flags.DEFINE_integer("decode_length", 256, "Frames to decode per example (0 skips decoding).")
+flags.DEFINE_integer("decode_batch_size", None, "Decoding batch size (default: --batch_size).")
+flags.DEFINE_integer("decode_steps", 2, "Timed decoding calls (after one compile call).")
+
+
+def measured_matmul_flops(size: int = 2048, repeats: int = 3) -> float:
+    """FLOP/s of a large fp32 matmul on the default device: a practical CPU peak."""
+    a = jnp.ones((size, size), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        matmul(a).block_until_ready()
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def build_model() -> models.EncoderDecoderModel:
+    train.parse_gin(flags.FLAGS.gin_file, flags.FLAGS.gin_bindings, [])
+    return gin.query_parameter("%MODEL").scoped_configurable_fn()
+
+
+def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
+    FLAGS = flags.FLAGS
+    mesh = partitioning.make_mesh(partitioning.MeshConfig(*(int(x) for x in FLAGS.mesh)))
+    partitioner = partitioning.Partitioner(mesh)
+    data = synthetic_data.SyntheticTask(encoder_length=le, decoder_length=ld, min_symbols=10**9,
+                                        alphabet_size=64, vocabulary=model.vocabulary)
+    shard, shards = partitioner.data_layout(batch_size)
+    local = data.batch(0, batch_size, shard, shards)
+    shapes = {name: (batch_size,) + value.shape[1:] for name, value in local.items()}
+    train_lib = trainer.Trainer(model, partitioner, shapes, num_microbatches=FLAGS.num_microbatches)
+    state = train_lib.create_state(0)
+    batch = train_lib.global_batch(local, batch_size)
+    start = time.perf_counter()
+    state, metrics = train_lib.train_step(state, batch)
+    jax.block_until_ready(metrics)
+    compile_s = time.perf_counter() - start
+    state, metrics = train_lib.train_step(state, batch)  # warm-up
+    jax.block_until_ready(metrics)
+    start = time.perf_counter()
+    for _ in range(FLAGS.steps):
+        state, metrics = train_lib.train_step(state, batch)
+    jax.block_until_ready(metrics)
+    step_s = (time.perf_counter() - start) / FLAGS.steps
+    step_flops = flops.train_step_flops(model.module.config, batch_size, le, ld)
+    n = jax.device_count()
+    return {"compile_and_first_step_s": compile_s, "step_s": step_s,
+            "tokens_per_s": batch_size * (le + ld) / step_s, "tflops_per_device": step_flops / step_s / n / 1e12,
+            "step_tflops": step_flops / 1e12, "loss": float(metrics["loss"]), "_state": state}
+
+
+def time_decoding(model, params, batch_size: int, le: int, length: int) -> dict[str, float]:
+    data = synthetic_data.SyntheticTask(("midi->audio",), encoder_length=le, decoder_length=length + 1,
+                                        min_symbols=10**9, alphabet_size=64, vocabulary=model.vocabulary)
+    batch = {name: jnp.asarray(value) for name, value in data.batch(0, batch_size).items()
+             if name in models.PREDICT_FEATURES}
+    codes = np.random.default_rng(0).integers(0, 1024, (batch_size, length, model.vocabulary.num_slots))
+    batch["decoder_prefix_tokens"] = jnp.asarray(np.stack([model.vocabulary.encode_audio(c) for c in codes]))
+    assert np.all(np.asarray(batch["decoder_modality"]) == Modality.AUDIO)
+
+    def run(seed: int):
+        frames, aux = model.predict_batch_with_aux(params, batch, jax.random.key(seed), max_decode_length=length,
+                                                   temperature=1.0)
+        return jax.block_until_ready(aux["lengths"])
+
+    start = time.perf_counter()
+    run(0)
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for seed in range(flags.FLAGS.decode_steps):
+        lengths = run(seed + 1)
+    seconds = (time.perf_counter() - start) / flags.FLAGS.decode_steps
+    assert int(np.min(lengths)) == length, lengths
+    return {"decode_compile_s": compile_s, "decode_s": seconds, "decode_frames_per_s": batch_size * length / seconds,
+            "decode_steps_per_s": length / seconds}
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    FLAGS = flags.FLAGS
+    model = build_model()
+    config = model.module.config
+    b, le, ld = FLAGS.batch_size, FLAGS.encoder_length, FLAGS.decoder_length
+    device = jax.devices()[0]
+    peak = trainer.peak_flops_per_device(device, FLAGS.peak_flops)
+    peak_source = "flag" if FLAGS.peak_flops else "device kind"
+    if peak is None:
+        peak, peak_source = measured_matmul_flops(), "measured fp32 matmul"
+    print(f"{device.device_kind} × {jax.device_count()}; model {FLAGS.gin_file} (d={config.emb_dim}, "
+          f"{config.num_encoder_layers}+{config.num_decoder_layers} layers, {config.dtype}); "
+          f"batch {b}, encoder {le}, decoder {ld} frames; peak {peak / 1e12:.3f} TFLOP/s per device ({peak_source})")
+
+    result = time_training(model, b, le, ld)
+    state = result.pop("_state")
+    result["mfu"] = flops.mfu(result["step_tflops"] * 1e12, result["step_s"], jax.device_count(), peak)
+    print(f"train: {result['step_s'] * 1e3:.1f} ms/step, {result['tokens_per_s']:.0f} tokens/s, "
+          f"{result['tflops_per_device']:.3f} TFLOP/s/device, MFU {100 * result['mfu']:.1f}% "
+          f"(compile + first step {result['compile_and_first_step_s']:.1f} s)")
+    if FLAGS.decode_length > 0:
+        decode = time_decoding(model, state.params, FLAGS.decode_batch_size or b, le, FLAGS.decode_length)
+        result.update(decode)
+        print(f"decode: {decode['decode_frames_per_s']:.0f} frames/s ({decode['decode_steps_per_s']:.1f} steps/s "
+              f"at batch {FLAGS.decode_batch_size or b}, {FLAGS.decode_length} frames)")
+    result.update(device_kind=device.device_kind, num_devices=jax.device_count(), peak_flops=peak,
+                  peak_source=peak_source, batch_size=b, encoder_length=le, decoder_length=ld,
+                  tensorflow_imported="tensorflow" in sys.modules)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.WARNING)
+    train.quiet_library_logs()
+    app.run(main, argv=train.rewrite_gin_args(sys.argv))
