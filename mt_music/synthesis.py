@@ -46,7 +46,7 @@ def synthesize(midi: pretty_midi.PrettyMIDI, soundfont: str = "TimGM6mb",
         raise SynthesisError(f"FluidSynth is unavailable ({error}); install the Debian package libfluidsynth3") from None
     if not midi.instruments or not any(instrument.notes for instrument in midi.instruments):
         raise SynthesisError("the MIDI has no notes to synthesize")
-    waveform = midi.fluidsynth(fs=sample_rate, sf2_path=str(fonts[soundfont]), normalize=False)
+    waveform = midi.fluidsynth(fs=sample_rate, synthesizer=str(fonts[soundfont]), normalize=False)
     peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
     if peak > 0:  # leave headroom but keep the loudness differences between pieces small
         waveform = waveform * (0.9 / peak)
