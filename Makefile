@@ -1,4 +1,5 @@
-# `make` sets everything up and runs the quickstart; `make test` runs the tests.
+# `make` sets everything up, builds the small embedded corpus and runs the quickstart;
+# `make test` runs the tests.
 # Setup is incremental: the virtualenv is rebuilt only when requirements.txt or
 # setup.py change; the Debian-package check runs every time (it is instant).
 
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.mt_music-installed
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: all setup system-deps quickstart test lint clean
+.PHONY: all setup system-deps corpus quickstart test lint clean
 
 all: quickstart
 
@@ -26,7 +27,10 @@ $(STAMP): requirements.txt setup.py
 setup: system-deps $(STAMP)
 	@$(PY) -m mt_music.engraving install-fonts
 
-quickstart: setup
+corpus: setup
+	$(PY) tools/build_corpus.py
+
+quickstart: setup corpus
 	$(PY) -m mt_music.quickstart
 
 test: setup
