@@ -1,3 +1,20 @@
 """mt_music: cross-modal music translation (score image, LMX, MIDI, audio) in JAX."""
 
+import contextlib
+import io
+
 __version__ = "0.1.0"
+
+
+def _import_fluidsynth_quietly() -> None:
+    """pyfluidsynth prints "'fluidsynth' was found at …" on STDOUT at import when $CI is
+    set, which corrupts CLI output (token lists, MusicXML). pretty_midi imports it, so
+    import it once here with stdout captured; later imports reuse the module."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            import fluidsynth  # noqa: F401
+        except (ImportError, OSError):  # no libfluidsynth: synthesis reports it when used
+            pass
+
+
+_import_fluidsynth_quietly()

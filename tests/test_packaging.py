@@ -1,6 +1,7 @@
 """The install story: requirements.txt and setup.py agree, the package layout installs."""
 
 import importlib
+import os
 import pathlib
 import re
 import subprocess
@@ -100,3 +101,20 @@ def test_representation_layer_imports_neither_tensorflow_nor_jax():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cli_stdout_stays_clean_when_ci_is_set(tmp_path):
+    """pyfluidsynth prints a library-found line on stdout at import when $CI is set."""
+    midi_file = tmp_path / "one_note.mid"
+    import pretty_midi
+
+    score = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes.append(pretty_midi.Note(velocity=90, pitch=60, start=0.0, end=0.5))
+    score.instruments.append(piano)
+    score.write(str(midi_file))
+    result = subprocess.run([sys.executable, "-m", "mt_music.midi", "encode", str(midi_file)],
+                            env={**os.environ, "CI": "true"}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "was found" not in result.stdout
+    assert result.stdout.split()[0] == "tie" and "pitch:60" in result.stdout.split()
