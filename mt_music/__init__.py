@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import os
 
 __version__ = "0.1.0"
 
@@ -9,7 +10,10 @@ __version__ = "0.1.0"
 def _import_fluidsynth_quietly() -> None:
     """pyfluidsynth prints "'fluidsynth' was found at …" on STDOUT at import when $CI is
     set, which corrupts CLI output (token lists, MusicXML). pretty_midi imports it, so
-    import it once here with stdout captured; later imports reuse the module."""
+    import it once here with stdout captured; later imports reuse the module. Only
+    under $CI: elsewhere nothing prints and start-up stays free of the library probe."""
+    if "CI" not in os.environ:
+        return
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             import fluidsynth  # noqa: F401

@@ -169,24 +169,22 @@ class UnifiedVocabulary:
         frame[0] = token_id
         return frame
 
+    def _special_frame(self, modality: Modality | str, offset: int) -> np.ndarray:
+        """The SOS (offset 0) or EOS (offset 1) frame of a modality."""
+        modality = Modality.parse(modality)
+        if modality is Modality.LMX:
+            return self._one_d_frame(self.lmx_block.start + offset)
+        if modality is Modality.MIDI:
+            return self._one_d_frame(self.midi_block.start + offset)
+        first = self._image_sos_id if modality is Modality.IMAGE else self._audio_sos_id
+        return np.array([first(k) + offset for k in range(self.num_slots)], np.int32)
+
     def sos_frame(self, modality: Modality | str) -> np.ndarray:
         """Decoder start frame; it depends on the output modality."""
-        modality = Modality.parse(modality)
-        if modality is Modality.LMX:
-            return self._one_d_frame(self.lmx_block.start + _SOS)
-        if modality is Modality.MIDI:
-            return self._one_d_frame(self.midi_block.start + _SOS)
-        sos = self._image_sos_id if modality is Modality.IMAGE else self._audio_sos_id
-        return np.array([sos(k) for k in range(self.num_slots)], np.int32)
+        return self._special_frame(modality, _SOS)
 
     def eos_frame(self, modality: Modality | str) -> np.ndarray:
-        modality = Modality.parse(modality)
-        if modality is Modality.LMX:
-            return self._one_d_frame(self.lmx_block.start + _EOS)
-        if modality is Modality.MIDI:
-            return self._one_d_frame(self.midi_block.start + _EOS)
-        eos = self._image_eos_id if modality is Modality.IMAGE else self._audio_eos_id
-        return np.array([eos(k) for k in range(self.num_slots)], np.int32)
+        return self._special_frame(modality, _EOS)
 
     def eos_id(self, modality: Modality | str) -> int:
         """The slot-0 id that ends a sequence of this modality."""
