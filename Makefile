@@ -1,13 +1,15 @@
 # `make` sets everything up, builds the small embedded corpus and runs the quickstart;
 # `make test` runs the tests.
-# Setup is incremental: the virtualenv is rebuilt only when requirements.txt or
-# setup.py change; the Debian-package check runs every time (it is instant).
+# Setup is incremental: the virtualenv is rebuilt only when requirements.txt,
+# requirements-peers.txt or setup.py change; the Debian-package check runs every time (it is instant).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.mt_music-installed
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
+# The transcriber peer; --no-deps because its TensorFlow/resampy pins clash (requirements-peers.txt).
+BASIC_PITCH := basic-pitch==0.4.0
 
 .PHONY: all setup system-deps corpus quickstart test lint clean
 
@@ -16,11 +18,13 @@ all: quickstart
 system-deps:
 	@bash tools/install_system_deps.sh
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt requirements-peers.txt setup.py
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v < (3, 13) else "mt_music needs Python 3.10-3.12 (tensorflow-text has no 3.13 build); set PYTHON=/path/to/python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements-peers.txt
+	$(PY) -m pip install -q --no-deps $(BASIC_PITCH)
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 

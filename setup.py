@@ -70,7 +70,9 @@ setuptools.setup(
         "test": ["pytest>=8.0", "pytest-xdist>=3.5"],
         "dev": ["pytest>=8.0", "pytest-xdist>=3.5", "ruff>=0.6"],
         # basic-pitch itself is installed with --no-deps (its TensorFlow pin
-        # clashes); these are the runtime pieces its ONNX model needs.
-        "peers": ["onnxruntime>=1.17", "resampy<0.4.3"],
+        # clashes); these are the runtime pieces its ONNX model needs. resampy
+        # 0.4.3: older ones import pkg_resources, which setuptools no longer ships.
+        # requirements-peers.txt pins them (tests/test_packaging.py).
+        "peers": ["onnxruntime>=1.17", "resampy>=0.4.3"],
     },
 )

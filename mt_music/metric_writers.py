@@ -5,7 +5,8 @@ hosts may have none; so the train core never imports it. The writer made here
 has clu's interface (write_scalars / write_hparams / flush / close): clu's
 default writer (TensorBoard summaries + log lines) where TensorFlow exists,
 plus — everywhere — `metrics.jsonl`, one JSON object per write, which tools and
-tests read without TensorFlow.
+tests read without TensorFlow. Images and audio (codec reconstructions) go to
+TensorBoard and, everywhere, to `samples/<name>_<step>_<i>.png|.wav`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from absl import logging
 
 METRICS_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"
 
 
 def hide_accelerators_from_tensorflow() -> None:
@@ -56,6 +59,31 @@ class JsonLinesWriter:
     def write_hparams(self, hparams: Mapping[str, Any]) -> None:
         self._write({"hparams": {name: _jsonable(value) for name, value in hparams.items()}})
 
+    def write_images(self, step: int, images: Mapping[str, Any]) -> None:
+        """[N, H, W, 1|3] uint8, or float in [0, 1], → samples/<name>_<step>_<i>.png."""
+        from PIL import Image
+
+        for name, batch in images.items():
+            batch = np.asarray(batch)
+            if batch.dtype != np.uint8:
+                batch = np.round(np.clip(batch, 0.0, 1.0) * 255).astype(np.uint8)
+            for i, image in enumerate(batch):
+                Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(self._sample_path(name, step, i, "png"))
+
+    def write_audios(self, step: int, audios: Mapping[str, Any], *, sample_rate: int) -> None:
+        """[N, T, C] float in [-1, 1] → samples/<name>_<step>_<i>.wav (16-bit)."""
+        import soundfile
+
+        for name, batch in audios.items():
+            for i, clip in enumerate(np.asarray(batch, np.float32)):
+                soundfile.write(self._sample_path(name, step, i, "wav"), np.clip(clip, -1, 1), sample_rate,
+                                subtype="PCM_16")
+
+    def _sample_path(self, name: str, step: int, index: int, suffix: str) -> str:
+        folder = os.path.join(os.path.dirname(self.path), SAMPLES_DIR)
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, f"{name.replace('/', '_')}_{step}_{index}.{suffix}")
+
     def flush(self) -> None:
         self._file.flush()
 
@@ -77,6 +105,14 @@ class MultiWriter:
     def write_hparams(self, hparams: Mapping[str, Any]) -> None:
         for writer in self.writers:
             writer.write_hparams(hparams)
+
+    def write_images(self, step: int, images: Mapping[str, Any]) -> None:
+        for writer in self.writers:
+            writer.write_images(step, images)
+
+    def write_audios(self, step: int, audios: Mapping[str, Any], *, sample_rate: int) -> None:
+        for writer in self.writers:
+            writer.write_audios(step, audios, sample_rate=sample_rate)
 
     def flush(self) -> None:
         for writer in self.writers:

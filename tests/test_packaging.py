@@ -39,6 +39,16 @@ def test_requirements_and_setup_declare_the_same_runtime_packages():
     assert declared == pinned - test_and_lint
 
 
+def test_peer_requirements_match_the_setup_extra_and_the_makefile_installs_them():
+    source = (ROOT / "setup.py").read_text()
+    extra = re.search(r'"peers": \[([^\]]*)\]', source).group(1)
+    declared = _requirement_names(re.findall(r'"([^"]+)"', extra))
+    pinned = _requirement_names((ROOT / "requirements-peers.txt").read_text().splitlines())
+    assert declared == pinned
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-r requirements-peers.txt" in makefile and "--no-deps $(BASIC_PITCH)" in makefile
+
+
 def test_requirements_pins_every_ml_stack_version():
     text = (ROOT / "requirements.txt").read_text()
     for package in ("jax", "flax", "optax", "orbax-checkpoint", "seqio", "tensorflow", "music21", "verovio"):

@@ -1,0 +1,170 @@
+r"""Trains a codec: `python -m mt_music.codecs.train --gin_file=codecs/image_tiny.gin [--gin.NAME=VALUE …]`.
+
+The same launch machinery as the translation model (`mt_music.train`): gin files
+and bindings, a (data, fsdp, model) mesh, multi-host flags, orbax checkpoints with
+resume and SIGTERM save, metrics.jsonl (+ TensorBoard where TensorFlow exists).
+Codec run files live in gin/codecs/: image_{tiny,base}.gin, audio_{tiny,base}.gin.
+
+    python -m mt_music.codecs.train --gin_file=codecs/image_tiny.gin --gin.MODEL_DIR="'/tmp/image_codec'"
+    python -m mt_music.codecs.train --gin_file=codecs/audio_base.gin --gin.MODEL_DIR="'/tmp/dac'" \
+        --gin.data.directory_audio.directory="'/data/recordings'" \
+        --gin.train.train.data_source="@data.AudioClips()" \
+        --gin.data.AudioClips.waveforms="@data.directory_audio()"
+
+Every `summary_every` steps a fixed held-out batch is reconstructed: its metrics
+go to `eval/…` and the originals and reconstructions to TensorBoard (images /
+audio) and `MODEL_DIR/samples/`. MODEL_DIR also receives `codec.json`, the model
+spec that `mt_music.codecs.tokens.load_codec` rebuilds the codec from.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import gin
+import jax
+import numpy as np
+from absl import app, flags, logging
+
+from mt_music import checkpoints, metric_writers, partitioning, trainer
+from mt_music import train as translation_train
+from mt_music.codecs import models
+from mt_music.codecs.trainer import CODEC_OPTIMIZER, CodecTrainer, CodecTrainState
+
+CODEC_SPEC = "codec.json"
+
+
+def _summaries(writer, codec_trainer: CodecTrainer, state: CodecTrainState, batch: dict, step: int) -> None:
+    """Held-out reconstruction metrics, images and audio."""
+    metrics, reconstruction = codec_trainer.eval_step(state, batch)
+    scalars = {f"eval/{name}": float(value) for name, value in jax.device_get(metrics).items()}
+    writer.write_scalars(step, scalars)
+    logging.info("step %d eval: %s", step, ", ".join(f"{k[5:]} {v:.4g}" for k, v in scalars.items()))
+    model = codec_trainer.model
+    original = np.asarray(jax.device_get(batch[model.feature]))
+    reconstruction = np.asarray(jax.device_get(reconstruction))
+    if model.feature == "images":  # [-1, 1] → [0, 1]; original above reconstruction
+        pairs = np.concatenate([original, np.clip(reconstruction, -1, 1)], axis=1)
+        writer.write_images(step, {"reconstruction": (pairs + 1) / 2})
+    else:
+        writer.write_audios(step, {"original": original, "reconstruction": np.clip(reconstruction, -1, 1)},
+                            sample_rate=model.config.sample_rate)
+
+
+def _report(writer, metrics: dict, step: int, previous: tuple[int, float] | None, examples_per_step: int) -> None:
+    scalars = {name if "/" in name else f"train/{name}": float(value)
+               for name, value in jax.device_get(metrics).items()}
+    now = time.perf_counter()
+    if previous and step > previous[0]:
+        step_time = (now - previous[1]) / (step - previous[0])
+        scalars.update({"perf/step_time_s": step_time, "perf/examples_per_s": examples_per_step / step_time})
+    writer.write_scalars(step, scalars)
+    shown = [f"loss {scalars['loss/total']:.4f}"]
+    shown += [f"{name[5:]} {scalars[name]:.4g}" for name in ("loss/mel", "loss/reconstruction", "loss/discriminator")
+              if name in scalars]
+    shown += [f"perplexity0 {scalars['vq/perplexity_0']:.1f}", f"restarted {int(scalars['vq/restarted_codes'])}"]
+    if "perf/step_time_s" in scalars:
+        shown.append(f"step {scalars['perf/step_time_s'] * 1e3:.0f} ms")
+    logging.info("step %d: %s", step, ", ".join(shown))
+
+
+def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_size: int, num_steps: int,
+          optimizer: trainer.OptimizerConfig = CODEC_OPTIMIZER,
+          discriminator_optimizer: trainer.OptimizerConfig | None = None, adversarial_start_step: int = 0,
+          eval_source: Any = None, summary_every: int = 1000, summary_examples: int = 4,
+          mesh: partitioning.MeshConfig = partitioning.MeshConfig(), seed: int = 0, log_every: int = 100,
+          checkpoint_every: int = 1000, keep_checkpoints: int | None = 3, async_checkpoints: bool = True,
+          tensorboard: bool = True, stop_check_every: int = 10) -> CodecTrainState:
+    """Trains (or resumes) a codec up to `num_steps` steps of global batch `batch_size`; returns the state."""
+    os.makedirs(model_dir, exist_ok=True)
+    translation_train._write_text(os.path.join(model_dir, "config.gin"), gin.config_str())
+    translation_train._write_text(os.path.join(model_dir, CODEC_SPEC), json.dumps(model.to_spec(), indent=1))
+    partitioner = partitioning.Partitioner(partitioning.make_mesh(mesh))
+    writer = metric_writers.create_default_writer(model_dir, just_logging=jax.process_index() > 0,
+                                                  tensorboard=tensorboard)
+    checkpointer = checkpoints.Checkpointer(os.path.join(model_dir, "checkpoints"), save_every=checkpoint_every,
+                                            keep=keep_checkpoints, async_save=async_checkpoints)
+    start_step = checkpointer.latest_step() or 0
+    shard_index, num_shards = partitioner.data_layout(batch_size)
+    batches = data_source.batches(batch_size=batch_size, start_step=start_step, shard_index=shard_index,
+                                  num_shards=num_shards)
+    first = next(batches)
+    model.check_batch(first)
+    batch_shapes = {name: (batch_size,) + value.shape[1:] for name, value in first.items()}
+    codec_trainer = CodecTrainer(model, partitioner, batch_shapes, optimizer, discriminator_optimizer,
+                                 adversarial_start_step=adversarial_start_step)
+    state = (checkpointer.restore(codec_trainer.abstract_state, start_step) if start_step
+             else codec_trainer.create_state(seed))
+    num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
+    num_disc_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.disc_params))
+    logging.info("codec: %d parameters (+ %d discriminator); mesh %s; starting at step %d of %d", num_params,
+                 num_disc_params, dict(partitioner.mesh.shape), start_step, num_steps)
+    writer.write_hparams({"batch_size": batch_size, "num_steps": num_steps, "num_params": num_params,
+                          "num_discriminator_params": num_disc_params, **model.to_spec()})
+
+    summary_batch = None
+    if eval_source is not None:
+        ways = int(np.prod([partitioner.mesh.shape[a] for a in partitioning.BATCH_AXES]))
+        examples = -(-max(summary_examples, 1) // ways) * ways  # whole rows per data-parallel device
+        local = eval_source.batch(0, examples, *partitioner.data_layout(examples))
+        summary_batch = codec_trainer.global_batch(local, examples)
+
+    step, previous = start_step, None
+    with translation_train.StopSignal(stop_check_every) as stop:
+        for local_batch in itertools.chain([first], batches):
+            if step >= num_steps:
+                break
+            started = time.perf_counter()
+            state, metrics = codec_trainer.train_step(state, codec_trainer.global_batch(local_batch, batch_size))
+            step += 1
+            if step == start_step + 1:
+                jax.block_until_ready(metrics)
+                logging.info("first step (with compilation) took %.1f s", time.perf_counter() - started)
+                translation_train._write_text(os.path.join(model_dir, "operative_config.gin"),
+                                              gin.operative_config_str())
+                previous = (step, time.perf_counter())
+            if step % log_every == 0 or step == num_steps:
+                _report(writer, metrics, step, previous, batch_size)
+                previous = (step, time.perf_counter())
+            if summary_batch is not None and (step % summary_every == 0 or step == num_steps):
+                _summaries(writer, codec_trainer, state, summary_batch, step)
+                previous = (step, time.perf_counter())
+            if stop.should_stop(step):
+                checkpointer.save(state, step, force=True)
+                logging.warning("stopped by signal at step %d; checkpoint saved", step)
+                break
+            checkpointer.save(state, step)
+    if step > start_step:
+        checkpointer.save(state, step, force=True)
+    checkpointer.close()
+    writer.flush()
+    writer.close()
+    return state
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    FLAGS = flags.FLAGS
+    translation_train.quiet_library_logs()
+    metric_writers.hide_accelerators_from_tensorflow()
+    partitioning.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
+                                        auto=FLAGS.multihost_auto)
+    if not FLAGS.gin_file:
+        raise app.UsageError("give at least one --gin_file (e.g. codecs/image_tiny.gin); see --help")
+    translation_train.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
+    from mt_music.codecs import train as train_module  # gin configured this module, not __main__
+
+    gin.get_configurable(train_module.train)()
+    logging.info("done")
+
+
+if __name__ == "__main__":
+    translation_train._define_flags()
+    flags.adopt_module_key_flags(translation_train)  # --help lists --gin_file & co.
+    app.run(main, argv=translation_train.rewrite_gin_args(sys.argv))

@@ -1,0 +1,262 @@
+"""Codec training end to end: a tiny image codec overfits; the gin entry point trains, resumes and
+writes summaries; a trained codec loads for inference; bake → records → decode round-trips."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import codec_testing
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from mt_music import partitioning, trainer
+from mt_music.codecs import audio_codec, discriminators, image_rqvae, models, quantizer, tokens
+from mt_music.codecs import data as codec_data
+from mt_music.codecs.trainer import CodecTrainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+TINY_IMAGE = image_rqvae.ImageCodecConfig(channels=16, channel_multipliers=(1, 1, 2, 2, 2), num_res_blocks=1,
+                                          z_channels=32, embed_dim=32, norm_groups=8,
+                                          quantizer=quantizer.QuantizerConfig(codebook_size=64))
+
+
+def _constant_optimizer(learning_rate: float) -> trainer.OptimizerConfig:
+    return trainer.OptimizerConfig(learning_rate=learning_rate, b1=0.8, b2=0.99, weight_decay=0.0, clip_norm=1e3,
+                                   warmup_steps=10, total_steps=1000, decay_fraction=1.0,
+                                   final_learning_rate=learning_rate)
+
+
+def test_tiny_image_codec_overfits_a_few_crops():
+    """Reconstruction MSE of 8 engraved crops (frozen codebooks, all stages) falls ≥ 10× in 80 steps."""
+    model = models.ImageCodecModel(TINY_IMAGE)
+    crops = codec_testing.image_crops(8, 32)
+    partitioner = partitioning.Partitioner(partitioning.make_mesh())  # 8-way data parallel
+    codec_trainer = CodecTrainer(model, partitioner, {"images": crops.shape}, _constant_optimizer(3e-3))
+    state = codec_trainer.create_state(0)
+    batch = codec_trainer.global_batch({"images": crops}, len(crops))
+    before, _ = codec_trainer.eval_step(state, batch)
+    for _ in range(80):
+        state, metrics = codec_trainer.train_step(state, batch)
+    after, reconstruction = codec_trainer.eval_step(state, batch)
+    assert float(after["loss/mse"]) * 10 <= float(before["loss/mse"]), (before, after)
+    assert int(state.skipped_steps) == 0 and float(metrics["vq/perplexity_0"]) > 2
+    assert np.asarray(reconstruction).shape == crops.shape
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    """A few steps of codecs/image_tiny.gin on a directory of engraved systems, then a resume."""
+    base = tmp_path_factory.mktemp("image_codec")
+    images_dir = base / "systems"
+    images_dir.mkdir()
+    for i, image in enumerate(codec_testing.engraved_systems()):
+        Image.fromarray(image).save(images_dir / f"system{i}.png")
+    model_dir = base / "run"
+    command = [sys.executable, "-m", "mt_music.codecs.train", "--gin_file=codecs/image_tiny.gin",
+               f"--gin.MODEL_DIR='{model_dir}'", "--gin.data.ImageCrops.images=@data.directory_images()",
+               f"--gin.data.directory_images.directory='{images_dir}'", "--gin.BATCH_SIZE=8",
+               "--gin.data.ImageCrops.crop_height=32", "--gin.data.ImageCrops.crop_width=32",
+               "--gin.train.train.log_every=2", "--gin.train.train.summary_every=3",
+               "--gin.train.train.checkpoint_every=3", "--gin.train.train.tensorboard=False"]
+    first = subprocess.run(command + ["--gin.TRAIN_STEPS=3"], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = subprocess.run(command + ["--gin.TRAIN_STEPS=5"], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return base, images_dir, model_dir, second.stderr
+
+
+def test_gin_entry_point_trains_resumes_and_writes_summaries(image_run):
+    _, _, model_dir, log = image_run
+    assert "starting at step 3 of 5" in log
+    assert sorted(os.listdir(model_dir / "checkpoints")) == ["3", "5"]
+    records = [json.loads(line) for line in open(model_dir / "metrics.jsonl")]
+    steps = [r["step"] for r in records if "loss/total" in r]
+    assert steps == [2, 3, 4, 5]  # the logged steps of both runs (every 2 and the last)
+    assert all(np.isfinite(r["loss/total"]) for r in records if "loss/total" in r)
+    assert any("eval/loss/mse" in r for r in records)
+    samples = os.listdir(model_dir / "samples")
+    assert "reconstruction_3_0.png" in samples and "reconstruction_5_0.png" in samples
+    spec = json.load(open(model_dir / "codec.json"))
+    assert spec["kind"] == "image" and spec["config"]["channels"] == 16
+
+
+def test_loaded_codec_matches_the_model(image_run):
+    _, _, model_dir, _ = image_run
+    codec = tokens.load_codec(model_dir)
+    assert codec.step == 5 and codec.kind == "image"
+    pixels = codec_testing.image_crops(1, 64, seed=3)[0, ..., 0]
+    codes = codec.encode_image(pixels)
+    assert codes.shape == (4, 4, 4) and codes.dtype == np.int32
+    assert (codes >= 0).all() and (codes < 256).all()
+    decoded = codec.decode_image(codes)
+    reconstruction = np.asarray(codec.model.reconstruct(codec.variables, pixels[None, ..., None]))[0, ..., 0]
+    assert decoded.shape == pixels.shape
+    np.testing.assert_allclose(decoded, np.clip(reconstruction, -1, 1), atol=1e-4)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        codec.encode_image(np.zeros((20, 32), np.float32))
+    with pytest.raises(ValueError, match="image codec"):
+        codec.encode_audio(np.zeros(1000, np.float32))
+    with pytest.raises(ValueError, match="codes must be in"):
+        codec.decode_image(np.full((1, 1, 4), 999))
+
+
+def test_bake_then_decode_round_trip(image_run, tmp_path):
+    import bake_codec_tokens
+    import decode_codec_tokens
+
+    from mt_music import score_image
+    from mt_music.codecs import token_records
+
+    _, images_dir, model_dir, _ = image_run
+    out = tmp_path / "tokens"
+    args = ["--image-codec", str(model_dir), "--images-dir", str(images_dir), "--out", str(out),
+            "--examples-per-shard", "1", "--no-progress"]
+    assert bake_codec_tokens.main(args) == 0
+    records = list(token_records.read(str(out / "all" / "*.tfrecord")))
+    assert [r["id"] for r in records] == ["system0.png", "system1.png"]
+    codec = tokens.load_codec(model_dir)
+    for record, image in zip(records, codec_testing.engraved_systems()):
+        image = np.round(score_image.whiten_background(image.astype(np.float32)))  # as the bake reads files
+        codes = record["image_codes"]
+        assert codes.shape[0] == 32 and codes.shape[-1] == 4  # 8×4 shift variants
+        assert record["image_shifts"].tolist()[:2] == [[0, 0], [1, 0]]
+        padded = score_image.pad_to_multiple(score_image.to_model_range(image.astype(np.float32)), fill=1.0)
+        np.testing.assert_array_equal(token_records.image_variant(record, 0), codec.encode_image(padded))
+        shifted = score_image.shifted_padded_image(score_image.to_model_range(image.astype(np.float32)), 7, 3)
+        np.testing.assert_array_equal(token_records.image_variant(record, 31), codec.encode_image(shifted))
+    # resume: every shard exists, nothing is re-encoded
+    summary = bake_codec_tokens.bake_split(bake_codec_tokens.Baker(codec, None), bake_codec_tokens.directory_examples(
+        str(images_dir), None), 2, out / "all", 1, False, "bake")
+    assert summary == {"examples_written": 0, "examples_skipped_existing": 2}
+    # decode: tokens → PNG equals the codec's own decoding
+    decoded_dir = tmp_path / "decoded"
+    assert decode_codec_tokens.main(["--records", str(out / "all" / "*.tfrecord"), "--image-codec", str(model_dir),
+                                     "--out", str(decoded_dir)]) == 0
+    png = np.asarray(Image.open(decoded_dir / "system0.png.shift0.png"))
+    expected = np.round((codec.decode_image(token_records.image_variant(records[0], 0)) + 1) * 127.5).astype(np.uint8)
+    np.testing.assert_array_equal(png, expected)
+
+
+def test_directory_sources_and_windows(tmp_path):
+    with pytest.raises(codec_data.DataError, match="no such directory"):
+        codec_data.directory_images(tmp_path / "missing")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(codec_data.DataError, match="none of the images"):
+        codec_data.directory_images(tmp_path)
+    images = list(codec_testing.engraved_systems())
+    crops = codec_data.ImageCrops(images, crop_height=32, crop_width=48, seed=0)
+    batch = crops.batch(step=7, batch_size=4)["images"]
+    assert batch.shape == (4, 32, 48, 1) and batch.min() >= -1 and batch.max() <= 1
+    np.testing.assert_array_equal(crops.batch(7, 4, shard_index=1, num_shards=2)["images"], batch[2:])
+    with pytest.raises(ValueError, match="multiples of 16"):
+        codec_data.ImageCrops(images, crop_height=30)
+    clips = codec_data.AudioClips([codec_testing.performance(0.5)], clip_samples=4096)
+    audio = clips.batch(step=0, batch_size=2)["audio"]
+    assert audio.shape == (2, 4096, 1) and np.abs(audio).max() > 0.01
+
+
+TINY_AUDIO = dict(encoder_dim=16, decoder_dim=256, latent_dim=128)
+
+
+def test_tiny_audio_codec_overfits_a_few_clips():
+    """Multi-scale mel distance of 4 FluidSynth clips (frozen codebooks, all stages) falls ≥ 10×."""
+    config = audio_codec.tiny_audio_codec_config(**TINY_AUDIO, quantizer=quantizer.QuantizerConfig(
+        kind="factorized", codebook_size=256, codebook_dim=8, dropout_probability=0.0))
+    model = models.AudioCodecModel(config, adversarial=False)
+    waveform = codec_testing.performance(1.0)
+    clips = np.stack([waveform[i * 2048: (i + 1) * 2048] for i in range(4)])[..., None]
+    partitioner = partitioning.Partitioner(partitioning.make_mesh(devices=jax.devices()[:1]))
+    optimizer = dataclasses.replace(_constant_optimizer(2e-3), total_steps=300, final_learning_rate=1e-4)
+    codec_trainer = CodecTrainer(model, partitioner, {"audio": clips.shape}, optimizer)
+    state = codec_trainer.create_state(0)
+    batch = codec_trainer.global_batch({"audio": clips}, len(clips))
+    before, _ = codec_trainer.eval_step(state, batch)
+    for _ in range(300):
+        state, _ = codec_trainer.train_step(state, batch)
+    after, _ = codec_trainer.eval_step(state, batch)
+    assert float(after["loss/mel"]) * 10 <= float(before["loss/mel"]), (before, after)
+
+
+def test_adversarial_training_and_audio_bake_round_trip(tmp_path):
+    """Generator + discriminator steps on 8 devices; the saved codec bakes a directory of recordings."""
+    import bake_codec_tokens
+
+    from mt_music import audio as audio_lib
+    from mt_music import checkpoints
+    from mt_music.codecs import token_records
+
+    config = audio_codec.tiny_audio_codec_config()
+    small_discriminator = discriminators.DiscriminatorConfig(periods=(2, 3), window_lengths=(512,), channels=4)
+    model = models.AudioCodecModel(config, adversarial=True, discriminator=small_discriminator)
+    clips = np.stack([codec_testing.performance(1.0)[i * 2048: (i + 1) * 2048] for i in range(8)])[..., None]
+    codec_trainer = CodecTrainer(model, partitioning.Partitioner(partitioning.make_mesh()), {"audio": clips.shape},
+                                 _constant_optimizer(1e-3), adversarial_start_step=1)
+    state = codec_trainer.create_state(0)
+    disc_before = jax.tree.map(np.asarray, state.disc_params)
+    batch = codec_trainer.global_batch({"audio": clips}, len(clips))
+    gates = []
+    for _ in range(2):
+        state, metrics = codec_trainer.train_step(state, batch)
+        gates.append(float(metrics["train/adversarial_gate"]))
+        assert np.isfinite(float(metrics["loss/discriminator"])) and np.isfinite(float(metrics["loss/total"]))
+    assert gates == [0.0, 1.0] and int(state.skipped_steps) == 0
+    changed = jax.tree.map(lambda a, b: not np.allclose(a, np.asarray(b)), disc_before, state.disc_params)
+    assert all(jax.tree.leaves(changed))
+
+    model_dir = tmp_path / "audio_codec"
+    model_dir.mkdir()
+    (model_dir / "codec.json").write_text(json.dumps(model.to_spec()))
+    checkpointer = checkpoints.Checkpointer(model_dir / "checkpoints", async_save=False)
+    checkpointer.save(state, 2, force=True)
+    checkpointer.close()
+    codec = tokens.load_codec(model_dir)
+    assert codec.kind == "audio" and codec.step == 2
+
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    waveform = codec_testing.performance(0.6)
+    audio_lib.write_audio(recordings / "take.flac", waveform)
+    out = tmp_path / "tokens"
+    assert bake_codec_tokens.main(["--audio-codec", str(model_dir), "--audio-dir", str(recordings), "--out", str(out),
+                                   "--no-progress"]) == 0
+    [record] = token_records.read(str(out / "all" / "*.tfrecord"))
+    frames = -(-len(waveform) // 512)
+    assert record["audio_codes"].shape == (9, frames, 4) and record["audio_shifts"].tolist() == list(range(-20, 21, 5))
+    read_back = audio_lib.load_audio(recordings / "take.flac")
+    np.testing.assert_array_equal(record["audio_codes"][4], codec.encode_audio(read_back))  # offset 0
+    decoded = np.frombuffer(tokens.codes_to_wav(codec, record["audio_codes"][4])[44:], "<i2")
+    assert len(decoded) == frames * 512
+
+
+def test_codec_modules_import_no_tensorflow():
+    code = ("import sys; import mt_music.codecs.train, mt_music.codecs.tokens, mt_music.codecs.evaluation, "
+            "mt_music.codecs.data; print(sorted(m for m in ('tensorflow', 'seqio') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", [["-m", "mt_music.codecs.train"], ["tools/bake_codec_tokens.py"],
+                                     ["tools/decode_codec_tokens.py"], ["tools/eval_codec.py"]])
+def test_codec_commands_explain_themselves(command):
+    result = subprocess.run([sys.executable, *command, "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert "Traceback" not in result.stderr  # (absl's --help exits with status 1, argparse's with 0)
+    expected = "--gin_file" if command[0] == "-m" else "--image-codec"
+    assert expected in result.stdout and len(result.stdout) > 500, result.stdout
+
+
+def test_bake_refuses_bad_arguments(tmp_path, capsys):
+    import bake_codec_tokens
+
+    with pytest.raises(SystemExit):
+        bake_codec_tokens.main(["--out", str(tmp_path)])  # no codec
+    assert "--image-codec and/or --audio-codec" in capsys.readouterr().err
+    assert bake_codec_tokens.main(["--image-codec", str(tmp_path), "--corpus", "tiny", "--out", str(tmp_path)]) == 2
+    assert "not a codec run directory" in capsys.readouterr().err
