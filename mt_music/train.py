@@ -38,7 +38,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import gin
@@ -92,6 +92,39 @@ def _write_text(path: str, text: str) -> None:
             f.write(text)
 
 
+def run_loop(step_fn: Callable[[Any, dict], tuple[Any, dict]], batches: Iterator[dict], state: Any, *,
+             start_step: int, num_steps: int, checkpointer: checkpoints.Checkpointer, model_dir: str,
+             after_step: Callable[[int, Any, dict, bool], None], stop_check_every: int = 10) -> Any:
+    """The loop every trainer shares: steps to `num_steps` or SIGTERM, periodic and final checkpoints.
+
+    `step_fn(state, local_batch)` → (state, metrics); `after_step(step, state, metrics, first)` reports
+    (`first`: the step that compiled). operative_config.gin is written once the first step ran.
+    """
+    step = start_step
+    with StopSignal(stop_check_every) as stop:
+        for local_batch in batches:
+            if step >= num_steps:
+                break
+            started = time.perf_counter()
+            state, metrics = step_fn(state, local_batch)
+            step += 1
+            first = step == start_step + 1
+            if first:
+                jax.block_until_ready(metrics)
+                logging.info("first step (with compilation) took %.1f s", time.perf_counter() - started)
+                _write_text(os.path.join(model_dir, "operative_config.gin"), gin.operative_config_str())
+            after_step(step, state, metrics, first)
+            if stop.should_stop(step):
+                checkpointer.save(state, step, force=True)
+                logging.warning("stopped by signal at step %d; checkpoint saved", step)
+                break
+            checkpointer.save(state, step)
+    if step > start_step:
+        checkpointer.save(state, step, force=True)
+    checkpointer.close()
+    return state
+
+
 def train(*, model: models.EncoderDecoderModel, data_source: DataSource, model_dir: str, batch_size: int,
           num_steps: int, optimizer: trainer.OptimizerConfig = trainer.OptimizerConfig(),
           mesh: partitioning.MeshConfig = partitioning.MeshConfig(), num_microbatches: int = 1, seed: int = 0,
@@ -131,29 +164,16 @@ def train(*, model: models.EncoderDecoderModel, data_source: DataSource, model_d
         writer, config, batch_size=batch_size, encoder_length=input_shapes["encoder_input_tokens"][1],
         decoder_length=input_shapes["decoder_input_tokens"][1], num_devices=jax.device_count(),
         peak_flops=trainer.peak_flops_per_device(override=peak_flops))
-    step = start_step
-    with StopSignal(stop_check_every) as stop:
-        for local_batch in itertools.chain([first], batches):
-            if step >= num_steps:
-                break
-            started = time.perf_counter()
-            state, metrics = train_lib.train_step(state, train_lib.global_batch(local_batch, batch_size))
-            step += 1
-            if step == start_step + 1:
-                jax.block_until_ready(metrics)
-                logging.info("first step (with compilation) took %.1f s", time.perf_counter() - started)
-                _write_text(os.path.join(model_dir, "operative_config.gin"), gin.operative_config_str())
-                reporter.start(step)
-            if step % log_every == 0 or step == num_steps:
-                reporter.report(step, metrics)
-            if stop.should_stop(step):
-                checkpointer.save(state, step, force=True)
-                logging.warning("stopped by signal at step %d; checkpoint saved", step)
-                break
-            checkpointer.save(state, step)
-    if step > start_step:
-        checkpointer.save(state, step, force=True)
-    checkpointer.close()
+    def after_step(step: int, state: TrainState, metrics: dict, first: bool) -> None:
+        if first:
+            reporter.start(step)
+        if step % log_every == 0 or step == num_steps:
+            reporter.report(step, metrics)
+
+    state = run_loop(lambda state, batch: train_lib.train_step(state, train_lib.global_batch(batch, batch_size)),
+                     itertools.chain([first], batches), state, start_step=start_step, num_steps=num_steps,
+                     checkpointer=checkpointer, model_dir=model_dir, after_step=after_step,
+                     stop_check_every=stop_check_every)
     writer.flush()
     writer.close()
     return state

@@ -260,3 +260,10 @@ def test_bake_refuses_bad_arguments(tmp_path, capsys):
     assert "--image-codec and/or --audio-codec" in capsys.readouterr().err
     assert bake_codec_tokens.main(["--image-codec", str(tmp_path), "--corpus", "tiny", "--out", str(tmp_path)]) == 2
     assert "not a codec run directory" in capsys.readouterr().err
+
+
+def test_corpus_sources_fail_clearly(tmp_path):
+    with pytest.raises(codec_data.DataError, match="no corpus config 'nope'"):
+        codec_data.corpus_images("nope", data_dir=str(tmp_path))
+    with pytest.raises(codec_data.DataError, match="is not built in"):
+        codec_data.corpus_audio("tiny", data_dir=str(tmp_path))

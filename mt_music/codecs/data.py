@@ -55,7 +55,13 @@ def _corpus_examples(config: str, split: str, data_dir: str | None, limit: int |
     data_dir = data_dir or str(build.default_data_dir())
     from mt_music.corpus import tfds_builder  # imports TensorFlow
 
-    builder = tfds_builder.builder(config, data_dir)
+    try:
+        builder = tfds_builder.builder(config, data_dir)
+    except ValueError as error:  # an unknown config name
+        raise DataError(f"no corpus config {config!r} (known: {', '.join(sorted(tfds_builder.SPECS))}, or a "
+                        f"custom build's config): {str(error).splitlines()[0]}") from None
+    if split not in tfds_builder.SPLITS:
+        raise DataError(f"unknown split {split!r}; the corpus has {', '.join(tfds_builder.SPLITS)}")
     if not builder.is_prepared():
         raise DataError(f"corpus config {config!r} is not built in {data_dir}: run "
                         f"`python tools/build_corpus.py --config {config} --data-dir {data_dir}`")

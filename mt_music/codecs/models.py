@@ -27,6 +27,10 @@ from mt_music.codecs import audio_codec, audio_losses, discriminators, image_los
 Array = jax.Array
 
 
+class BatchShapeError(ValueError):
+    """Windows the codec network cannot take (raised before any tracing)."""
+
+
 def _metrics_of_quantizer(q: quantizer.QuantizerOutput) -> dict[str, Array]:
     metrics = {"vq/commitment_loss": q.commitment_loss, "vq/codebook_loss": q.codebook_loss}
     for k in range(q.usage.shape[0]):
@@ -53,7 +57,7 @@ class CodecModel:
     def check_batch(self, batch: dict[str, Any]) -> None:
         """A clear error for windows the network cannot take (before any tracing)."""
         if self.feature not in batch:
-            raise ValueError(f"batch has no {self.feature!r} feature (got {sorted(batch)})")
+            raise BatchShapeError(f"batch has no {self.feature!r} feature (got {sorted(batch)})")
 
     def init(self, rng: Array, batch: dict[str, Array]) -> tuple[dict[str, Any], Any]:
         model_rng, quantizer_rng, disc_rng = jax.random.split(rng, 3)
@@ -102,7 +106,7 @@ class ImageCodecModel(CodecModel):
         shape = tuple(batch[self.feature].shape)
         factor = self.config.downsampling
         if len(shape) != 4 or shape[-1] != 1 or shape[1] % factor or shape[2] % factor:
-            raise ValueError(f"images must be [B, H, W, 1] with H and W multiples of {factor}, got {shape}")
+            raise BatchShapeError(f"images must be [B, H, W, 1] with H and W multiples of {factor}, got {shape}")
 
     def generator_loss(self, params, quantizer_state, disc_params, batch, rng, adversarial_gate=0.0):
         del disc_params, adversarial_gate
@@ -153,7 +157,7 @@ class AudioCodecModel(CodecModel):
         shape = tuple(batch[self.feature].shape)
         hop = self.config.hop_length
         if len(shape) != 3 or shape[-1] != 1 or shape[1] % hop:
-            raise ValueError(f"audio must be [B, T, 1] with T a multiple of the hop ({hop}), got {shape}")
+            raise BatchShapeError(f"audio must be [B, T, 1] with T a multiple of the hop ({hop}), got {shape}")
 
     def generator_loss(self, params, quantizer_state, disc_params, batch, rng, adversarial_gate=1.0):
         audio = batch[self.feature]

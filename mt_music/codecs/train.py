@@ -33,6 +33,7 @@ from absl import app, flags, logging
 
 from mt_music import checkpoints, metric_writers, partitioning, trainer
 from mt_music import train as translation_train
+from mt_music.codecs import data as codec_data
 from mt_music.codecs import models
 from mt_music.codecs.trainer import CODEC_OPTIMIZER, CodecTrainer, CodecTrainState
 
@@ -114,34 +115,20 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
         local = eval_source.batch(0, examples, *partitioner.data_layout(examples))
         summary_batch = codec_trainer.global_batch(local, examples)
 
-    step, previous = start_step, None
-    with translation_train.StopSignal(stop_check_every) as stop:
-        for local_batch in itertools.chain([first], batches):
-            if step >= num_steps:
-                break
-            started = time.perf_counter()
-            state, metrics = codec_trainer.train_step(state, codec_trainer.global_batch(local_batch, batch_size))
-            step += 1
-            if step == start_step + 1:
-                jax.block_until_ready(metrics)
-                logging.info("first step (with compilation) took %.1f s", time.perf_counter() - started)
-                translation_train._write_text(os.path.join(model_dir, "operative_config.gin"),
-                                              gin.operative_config_str())
-                previous = (step, time.perf_counter())
-            if step % log_every == 0 or step == num_steps:
-                _report(writer, metrics, step, previous, batch_size)
-                previous = (step, time.perf_counter())
-            if summary_batch is not None and (step % summary_every == 0 or step == num_steps):
-                _summaries(writer, codec_trainer, state, summary_batch, step)
-                previous = (step, time.perf_counter())
-            if stop.should_stop(step):
-                checkpointer.save(state, step, force=True)
-                logging.warning("stopped by signal at step %d; checkpoint saved", step)
-                break
-            checkpointer.save(state, step)
-    if step > start_step:
-        checkpointer.save(state, step, force=True)
-    checkpointer.close()
+    clock: dict[str, Any] = {"previous": None}  # (step, time) of the last report: step times exclude summaries
+
+    def after_step(step: int, state: CodecTrainState, metrics: dict, first: bool) -> None:
+        if step % log_every == 0 or step == num_steps:
+            _report(writer, metrics, step, clock["previous"], batch_size)
+        if summary_batch is not None and (step % summary_every == 0 or step == num_steps):
+            _summaries(writer, codec_trainer, state, summary_batch, step)
+        if first or step % log_every == 0 or step % summary_every == 0:
+            clock["previous"] = (step, time.perf_counter())
+
+    state = translation_train.run_loop(
+        lambda state, batch: codec_trainer.train_step(state, codec_trainer.global_batch(batch, batch_size)),
+        itertools.chain([first], batches), state, start_step=start_step, num_steps=num_steps,
+        checkpointer=checkpointer, model_dir=model_dir, after_step=after_step, stop_check_every=stop_check_every)
     writer.flush()
     writer.close()
     return state
@@ -160,7 +147,12 @@ def main(argv: list[str]) -> None:
     translation_train.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
     from mt_music.codecs import train as train_module  # gin configured this module, not __main__
 
-    gin.get_configurable(train_module.train)()
+    try:
+        gin.get_configurable(train_module.train)()
+    except (codec_data.DataError, models.BatchShapeError) as error:  # bad data or windows: no traceback
+        logging.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     logging.info("done")
 
 
