@@ -244,11 +244,12 @@ def test_codec_modules_import_no_tensorflow():
 
 
 @pytest.mark.parametrize("command", [["-m", "mt_music.codecs.train"], ["tools/bake_codec_tokens.py"],
-                                     ["tools/decode_codec_tokens.py"], ["tools/eval_codec.py"]])
+                                     ["tools/decode_codec_tokens.py"], ["tools/eval_codec.py"],
+                                     ["tools/benchmark_codec.py"]])
 def test_codec_commands_explain_themselves(command):
     result = subprocess.run([sys.executable, *command, "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert "Traceback" not in result.stderr  # (absl's --help exits with status 1, argparse's with 0)
-    expected = "--gin_file" if command[0] == "-m" else "--image-codec"
+    expected = "--gin_file" if command[0] in ("-m", "tools/benchmark_codec.py") else "--image-codec"
     assert expected in result.stdout and len(result.stdout) > 500, result.stdout
 
 
