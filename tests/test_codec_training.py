@@ -158,6 +158,15 @@ def test_directory_sources_and_windows(tmp_path):
     np.testing.assert_array_equal(crops.batch(7, 4, shard_index=1, num_shards=2)["images"], batch[2:])
     with pytest.raises(ValueError, match="multiples of 16"):
         codec_data.ImageCrops(images, crop_height=30)
+    waveforms = [codec_testing.performance(0.5), codec_testing.performance(0.3, seed=1)]
+    codec_data.save_arrays(tmp_path / "export.npz", images=images, waveforms=waveforms)
+    for loaded, saved in zip(codec_data.load_images(tmp_path / "export.npz"), images):
+        np.testing.assert_array_equal(loaded, saved)
+    for loaded, saved in zip(codec_data.load_audio(tmp_path / "export.npz"), waveforms):
+        np.testing.assert_array_equal(loaded, saved)
+    codec_data.save_arrays(tmp_path / "images.npz", images=images)
+    with pytest.raises(codec_data.DataError, match="holds no audio"):
+        codec_data.load_audio(tmp_path / "images.npz")
     clips = codec_data.AudioClips([codec_testing.performance(0.5)], clip_samples=4096)
     audio = clips.batch(step=0, batch_size=2)["audio"]
     assert audio.shape == (2, 4096, 1) and np.abs(audio).max() > 0.01
@@ -245,11 +254,12 @@ def test_codec_modules_import_no_tensorflow():
 
 @pytest.mark.parametrize("command", [["-m", "mt_music.codecs.train"], ["tools/bake_codec_tokens.py"],
                                      ["tools/decode_codec_tokens.py"], ["tools/eval_codec.py"],
-                                     ["tools/benchmark_codec.py"]])
+                                     ["tools/benchmark_codec.py"], ["tools/export_codec_data.py"]])
 def test_codec_commands_explain_themselves(command):
     result = subprocess.run([sys.executable, *command, "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert "Traceback" not in result.stderr  # (absl's --help exits with status 1, argparse's with 0)
-    expected = "--gin_file" if command[0] in ("-m", "tools/benchmark_codec.py") else "--image-codec"
+    expected = {"-m": "--gin_file", "tools/benchmark_codec.py": "--gin_file",
+                "tools/export_codec_data.py": "--audio-only"}.get(command[0], "--image-codec")
     assert expected in result.stdout and len(result.stdout) > 500, result.stdout
 
 

@@ -7,8 +7,9 @@ window is a pure function of (seed, step, global example index) — the contract
 hosts, and a resumed run sees the batches an uninterrupted one would.
 
 Sources: the embedded corpus (`corpus_images` / `corpus_audio`, TFDS; TensorFlow is
-imported only there) or any directory of image / audio files (`directory_images` /
-`directory_audio`; no TensorFlow).
+imported only there), any directory of image / audio files (`directory_images` /
+`directory_audio`), or a NumPy export of either (`load_images` / `load_audio`: what an
+accelerator host without TensorFlow trains from).
 """
 
 from __future__ import annotations
@@ -122,6 +123,48 @@ def directory_audio(directory: str | os.PathLike, *, sample_rate: int = audio_li
     if not waveforms:
         raise DataError(f"{directory}: none of the audio files could be used ({skipped} skipped)")
     return waveforms
+
+
+def save_arrays(path: str | os.PathLike, *, images: Sequence[np.ndarray] = (),
+                waveforms: Sequence[np.ndarray] = ()) -> None:
+    """Packs images (uint8 [H, W]) and/or waveforms (float32) into one .npz (`load_images` / `load_audio`).
+
+    For accelerator hosts without TensorFlow (or music libraries): export the corpus
+    once on a CPU host (`tools/export_codec_data.py`), train from the file there.
+    """
+    arrays = {}
+    if len(images):
+        arrays["image_pixels"] = np.concatenate([np.asarray(i, np.uint8).ravel() for i in images])
+        arrays["image_shapes"] = np.asarray([np.shape(i) for i in images], np.int64)
+    if len(waveforms):
+        arrays["audio_samples"] = np.concatenate([np.asarray(w, np.float32) for w in waveforms])
+        arrays["audio_lengths"] = np.asarray([len(w) for w in waveforms], np.int64)
+    if not arrays:
+        raise DataError("nothing to save: give images and/or waveforms")
+    np.savez(path, **arrays)
+
+
+def _load_npz(path: str | os.PathLike, key: str) -> np.lib.npyio.NpzFile:
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file (export one with tools/export_codec_data.py)")
+    arrays = np.load(path)
+    if key not in arrays:
+        raise DataError(f"{path} holds no {key.split('_')[0]} data (it has {', '.join(sorted(arrays.files))})")
+    return arrays
+
+
+def load_images(path: str | os.PathLike) -> list[np.ndarray]:
+    """The images of a `save_arrays` file."""
+    arrays = _load_npz(path, "image_pixels")
+    sizes = np.prod(arrays["image_shapes"], axis=1)
+    flat = np.split(arrays["image_pixels"], np.cumsum(sizes)[:-1])
+    return [pixels.reshape(shape) for pixels, shape in zip(flat, arrays["image_shapes"])]
+
+
+def load_audio(path: str | os.PathLike) -> list[np.ndarray]:
+    """The waveforms of a `save_arrays` file."""
+    arrays = _load_npz(path, "audio_samples")
+    return np.split(arrays["audio_samples"], np.cumsum(arrays["audio_lengths"])[:-1])
 
 
 # ------------------------------------------------------------------ windows

@@ -1,0 +1,51 @@
+r"""Exports corpus system images and/or performances to one .npz for codec training elsewhere.
+
+    python tools/export_codec_data.py --corpus small --split train --out codec_train.npz
+    python tools/export_codec_data.py --corpus full --split validation --audio-only --out codec_val.npz
+
+Accelerator hosts often have no TensorFlow (nor the music libraries); codec training
+there reads the file instead of the TFDS corpus:
+
+    python -m mt_music.codecs.train --gin_file=codecs/audio_base.gin --gin.MODEL_DIR="'runs/audio'" \
+        --gin.data.AudioClips.waveforms="@data.load_audio()" --gin.data.load_audio.path="'codec_train.npz'" \
+        --gin.eval/data.AudioClips.waveforms="@eval/data.load_audio()" \
+        --gin.eval/data.load_audio.path="'codec_val.npz'"
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mt_music.codecs import data as codec_data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default="small", help="mt_music_corpus config (default small)")
+    parser.add_argument("--split", default="train", help="train, validation or test (default train)")
+    parser.add_argument("--data-dir", help="corpus data dir (default: $MT_MUSIC_DATA_DIR or ~/.cache/mt_music/datasets)")
+    parser.add_argument("--limit", type=int, default=0, help="systems to export (0 = all)")
+    modality = parser.add_mutually_exclusive_group()
+    modality.add_argument("--images-only", action="store_true", help="export only the system images")
+    modality.add_argument("--audio-only", action="store_true", help="export only the performances")
+    parser.add_argument("--out", required=True, help="output .npz file")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    source = dict(config=args.corpus, split=args.split, data_dir=args.data_dir, limit=args.limit or None)
+    try:
+        images = [] if args.audio_only else codec_data.corpus_images(**source)
+        waveforms = [] if args.images_only else codec_data.corpus_audio(**source)
+        codec_data.save_arrays(args.out, images=images, waveforms=waveforms)
+    except codec_data.DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(images)} images, {len(waveforms)} recordings "
+          f"({sum(len(w) for w in waveforms) / 44100 / 60:.1f} min) → {args.out} "
+          f"({os.path.getsize(args.out) / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
