@@ -16,11 +16,12 @@ batches an uninterrupted one would. Each host builds only its own rows.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from mt_music import score_image
+from mt_music.indexed_source import IndexedSource
 from mt_music.lmx_vocabulary import LMX_TOKENS
 from mt_music.vocabulary import Modality, UnifiedVocabulary
 
@@ -58,7 +59,7 @@ def _line(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return frames, positions
 
 
-class SyntheticTask:
+class SyntheticTask(IndexedSource):
     """Copy/reverse translation between modalities (see the module docstring).
 
     An example has min_symbols..max_symbols symbols, at most what the lengths
@@ -143,22 +144,3 @@ class SyntheticTask:
         else:
             out["decoder_positions"][: len(target), 0] = np.arange(len(target))
         return out
-
-    # ------------------------------------------------------------ batches
-
-    def batch(self, step: int, batch_size: int, shard_index: int = 0, num_shards: int = 1) -> dict[str, np.ndarray]:
-        """This shard's rows of global batch `step` (rows shard_index·B/S … (shard_index+1)·B/S − 1)."""
-        if batch_size % num_shards:
-            raise ValueError(f"batch {batch_size} does not split into {num_shards} shards")
-        per_shard = batch_size // num_shards
-        first = shard_index * per_shard
-        examples = [self.example(step, first + i) for i in range(per_shard)]
-        return {name: np.stack([e[name] for e in examples]) for name in FEATURES}
-
-    def batches(self, batch_size: int, start_step: int = 0, shard_index: int = 0,
-                num_shards: int = 1) -> Iterator[dict[str, np.ndarray]]:
-        """Batches for steps start_step, start_step + 1, … (the data-source protocol of train.py)."""
-        step = start_step
-        while True:
-            yield self.batch(step, batch_size, shard_index, num_shards)
-            step += 1

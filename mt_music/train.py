@@ -32,6 +32,7 @@ numpy dicts of the model's features (see synthetic_data.SyntheticTask).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging as std_logging
 import os
@@ -92,6 +93,41 @@ def _write_text(path: str, text: str) -> None:
             f.write(text)
 
 
+@dataclasses.dataclass
+class Run:
+    """What every trainer sets up before building its state (see `start_run`)."""
+
+    partitioner: partitioning.Partitioner
+    writer: Any
+    checkpointer: checkpoints.Checkpointer
+    start_step: int  # 0, or the latest checkpoint's step (resume)
+    first_batch: dict[str, np.ndarray]  # this host's rows; its shapes size the model
+    batches: Iterator[dict[str, np.ndarray]]  # from the first batch on
+    batch_shapes: dict[str, tuple[int, ...]]  # global shapes
+
+
+def start_run(model_dir: str, data_source: DataSource, *, batch_size: int, mesh: partitioning.MeshConfig,
+              tensorboard: bool, checkpoint_every: int, keep_checkpoints: int | None,
+              async_checkpoints: bool) -> Run:
+    """Run directory + config.gin, mesh, metric writer, checkpointer, resume step and this host's batches."""
+    os.makedirs(model_dir, exist_ok=True)
+    _write_text(os.path.join(model_dir, "config.gin"), gin.config_str())
+    partitioner = partitioning.Partitioner(partitioning.make_mesh(mesh))
+    logging.info("mesh %s on %d devices (%s)", dict(partitioner.mesh.shape), jax.device_count(),
+                 jax.devices()[0].device_kind)
+    writer = metric_writers.create_default_writer(model_dir, just_logging=jax.process_index() > 0,
+                                                  tensorboard=tensorboard)
+    checkpointer = checkpoints.Checkpointer(os.path.join(model_dir, "checkpoints"), save_every=checkpoint_every,
+                                            keep=keep_checkpoints, async_save=async_checkpoints)
+    start_step = checkpointer.latest_step() or 0
+    shard_index, num_shards = partitioner.data_layout(batch_size)
+    batches = data_source.batches(batch_size=batch_size, start_step=start_step, shard_index=shard_index,
+                                  num_shards=num_shards)
+    first = next(batches)
+    shapes = {name: (batch_size,) + value.shape[1:] for name, value in first.items()}
+    return Run(partitioner, writer, checkpointer, start_step, first, itertools.chain([first], batches), shapes)
+
+
 def run_loop(step_fn: Callable[[Any, dict], tuple[Any, dict]], batches: Iterator[dict], state: Any, *,
              start_step: int, num_steps: int, checkpointer: checkpoints.Checkpointer, model_dir: str,
              after_step: Callable[[int, Any, dict, bool], None], stop_check_every: int = 10) -> Any:
@@ -132,22 +168,11 @@ def train(*, model: models.EncoderDecoderModel, data_source: DataSource, model_d
           async_checkpoints: bool = True, peak_flops: float | None = None, tensorboard: bool = True,
           stop_check_every: int = 10) -> TrainState:
     """Trains (or resumes) up to `num_steps` steps of global batch `batch_size`; returns the final state."""
-    os.makedirs(model_dir, exist_ok=True)
-    _write_text(os.path.join(model_dir, "config.gin"), gin.config_str())
-    partitioner = partitioning.Partitioner(partitioning.make_mesh(mesh))
-    logging.info("mesh %s on %d devices (%s)", dict(partitioner.mesh.shape), jax.device_count(),
-                 jax.devices()[0].device_kind)
-    writer = metric_writers.create_default_writer(model_dir, just_logging=jax.process_index() > 0,
-                                                  tensorboard=tensorboard)
-    checkpointer = checkpoints.Checkpointer(os.path.join(model_dir, "checkpoints"), save_every=checkpoint_every,
-                                            keep=keep_checkpoints, async_save=async_checkpoints)
-    start_step = checkpointer.latest_step() or 0
-
-    shard_index, num_shards = partitioner.data_layout(batch_size)
-    batches = data_source.batches(batch_size=batch_size, start_step=start_step, shard_index=shard_index,
-                                  num_shards=num_shards)
-    first = next(batches)  # its shapes size the model
-    input_shapes = {name: (batch_size,) + value.shape[1:] for name, value in first.items()}
+    run = start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh, tensorboard=tensorboard,
+                    checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
+                    async_checkpoints=async_checkpoints)
+    partitioner, writer, checkpointer, start_step = run.partitioner, run.writer, run.checkpointer, run.start_step
+    input_shapes = run.batch_shapes
     train_lib = trainer.Trainer(model, partitioner, input_shapes, optimizer, num_microbatches=num_microbatches)
     if start_step:
         state = checkpointer.restore(train_lib.abstract_state, start_step)
@@ -171,7 +196,7 @@ def train(*, model: models.EncoderDecoderModel, data_source: DataSource, model_d
             reporter.report(step, metrics)
 
     state = run_loop(lambda state, batch: train_lib.train_step(state, train_lib.global_batch(batch, batch_size)),
-                     itertools.chain([first], batches), state, start_step=start_step, num_steps=num_steps,
+                     run.batches, state, start_step=start_step, num_steps=num_steps,
                      checkpointer=checkpointer, model_dir=model_dir, after_step=after_step,
                      stop_check_every=stop_check_every)
     writer.flush()

@@ -134,7 +134,7 @@ def test_bake_then_decode_round_trip(image_run, tmp_path):
         np.testing.assert_array_equal(token_records.image_variant(record, 31), codec.encode_image(shifted))
     # resume: every shard exists, nothing is re-encoded
     summary = bake_codec_tokens.bake_split(bake_codec_tokens.Baker(codec, None), bake_codec_tokens.directory_examples(
-        str(images_dir), None), 2, out / "all", 1, False, "bake")
+        bake_codec_tokens.directory_files(str(images_dir), None)), 2, out / "all", 1, False, "bake")
     assert summary == {"examples_written": 0, "examples_skipped_existing": 2}
     # decode: tokens → PNG equals the codec's own decoding
     decoded_dir = tmp_path / "decoded"

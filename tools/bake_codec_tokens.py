@@ -48,7 +48,7 @@ def corpus_examples(config: str, split: str, data_dir: str | None):
     """(id, image uint8 [H, W] | None, waveform | None, passthrough dict) per corpus system."""
     from mt_music.corpus import tfds_builder
 
-    for example in codec_data._corpus_examples(config, split, data_dir, None):
+    for example in codec_data.corpus_examples(config, split, data_dir, None):
         example_id = example["id"].decode()
         notes = {field: np.asarray(example["notes"][field]) for field in example["notes"]}
         yield (example_id, example["image"][..., 0], tfds_builder.decode_audio(example["audio_flac"]),
@@ -62,31 +62,30 @@ def corpus_size(config: str, split: str, data_dir: str | None) -> int:
     return builder.info.splits[split].num_examples
 
 
-def directory_examples(images_dir: str | None, audio_dir: str | None):
+def directory_files(images_dir: str | None, audio_dir: str | None) -> list[tuple[str, pathlib.Path, str]]:
+    """(kind, file, its directory) for every image / audio file to bake, listed once."""
+    files = []
+    if images_dir:
+        files += [("image", path, images_dir) for path in codec_data.list_files(images_dir, codec_data.IMAGE_SUFFIXES)]
+    if audio_dir:
+        files += [("audio", path, audio_dir) for path in codec_data.list_files(audio_dir, codec_data.AUDIO_SUFFIXES)]
+    return files
+
+
+def directory_examples(files: list[tuple[str, pathlib.Path, str]]):
     """(relative path, image | None, waveform | None, {}) per file; unreadable files are skipped with a note."""
     from mt_music import audio
 
-    if images_dir:
-        for path in codec_data._files(images_dir, codec_data.IMAGE_SUFFIXES, None):
-            try:
+    for kind, path, root in files:
+        name = str(path.relative_to(root))
+        try:
+            if kind == "image":
                 gray = score_image.whiten_background(score_image.load_grayscale(path))
-            except (OSError, ValueError) as error:
-                tqdm.write(f"skipping {path}: {error}")
-                continue
-            yield str(path.relative_to(images_dir)), np.round(gray).astype(np.uint8), None, {}
-    if audio_dir:
-        for path in codec_data._files(audio_dir, codec_data.AUDIO_SUFFIXES, None):
-            try:
-                waveform = audio.load_audio(path)
-            except audio.AudioError as error:
-                tqdm.write(f"skipping {error}")
-                continue
-            yield str(path.relative_to(audio_dir)), None, waveform, {}
-
-
-def directory_size(images_dir: str | None, audio_dir: str | None) -> int:
-    count = len(codec_data._files(images_dir, codec_data.IMAGE_SUFFIXES, None)) if images_dir else 0
-    return count + (len(codec_data._files(audio_dir, codec_data.AUDIO_SUFFIXES, None)) if audio_dir else 0)
+                yield name, np.round(gray).astype(np.uint8), None, {}
+            else:
+                yield name, None, audio.load_audio(path), {}
+        except (OSError, ValueError, audio.AudioError) as error:
+            tqdm.write(f"skipping {path}: {error}")
 
 
 # ------------------------------------------------------------------ baking
@@ -222,9 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                 summary["splits"][split] = bake_split(baker, examples, total, out / split, args.examples_per_shard,
                                                       not args.no_progress, f"bake {split}")
         else:
-            total = directory_size(args.images_dir, args.audio_dir)
-            examples = directory_examples(args.images_dir, args.audio_dir)
-            summary["splits"]["all"] = bake_split(baker, examples, total, out / "all", args.examples_per_shard,
+            files = directory_files(args.images_dir, args.audio_dir)
+            summary["splits"]["all"] = bake_split(baker, directory_examples(files), len(files), out / "all", args.examples_per_shard,
                                                   not args.no_progress, "bake")
     except codec_data.DataError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, codec in codecs.items():
             if codec.kind != kind:
                 raise ValueError(f"--{kind}-codec points at an {codec.kind} codec")
-        examples = list(codec_data._corpus_examples(args.corpus, args.split, args.data_dir, args.limit or None))
+        examples = list(codec_data.corpus_examples(args.corpus, args.split, args.data_dir, args.limit or None))
     except (FileNotFoundError, ValueError) as error:  # DataError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2

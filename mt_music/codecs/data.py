@@ -23,6 +23,7 @@ from absl import logging
 
 from mt_music import audio as audio_lib
 from mt_music import score_image
+from mt_music.indexed_source import IndexedSource
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".opus", ".webm")
@@ -38,7 +39,7 @@ class DataError(ValueError):
 def corpus_images(config: str = "small", split: str = "train", data_dir: str | None = None,
                   limit: int | None = None) -> list[np.ndarray]:
     """System images (uint8 [H, W], 18 px staff height) of the embedded corpus (TFDS)."""
-    return [example["image"][..., 0] for example in _corpus_examples(config, split, data_dir, limit)]
+    return [example["image"][..., 0] for example in corpus_examples(config, split, data_dir, limit)]
 
 
 def corpus_audio(config: str = "small", split: str = "train", data_dir: str | None = None,
@@ -47,10 +48,11 @@ def corpus_audio(config: str = "small", split: str = "train", data_dir: str | No
     from mt_music.corpus import tfds_builder
 
     return [tfds_builder.decode_audio(example["audio_flac"])
-            for example in _corpus_examples(config, split, data_dir, limit)]
+            for example in corpus_examples(config, split, data_dir, limit)]
 
 
-def _corpus_examples(config: str, split: str, data_dir: str | None, limit: int | None) -> Iterator[dict]:
+def corpus_examples(config: str, split: str, data_dir: str | None = None, limit: int | None = None) -> Iterator[dict]:
+    """The corpus's system examples (numpy dicts, TFDS order); clear DataErrors for unknown/unbuilt configs."""
     from mt_music.corpus import build
 
     data_dir = data_dir or str(build.default_data_dir())
@@ -72,7 +74,8 @@ def _corpus_examples(config: str, split: str, data_dir: str | None, limit: int |
     yield from dataset.as_numpy_iterator()
 
 
-def _files(directory: str | os.PathLike, suffixes: tuple[str, ...], limit: int | None) -> list[pathlib.Path]:
+def list_files(directory: str | os.PathLike, suffixes: tuple[str, ...], limit: int | None = None) -> list[pathlib.Path]:
+    """Files under `directory` (recursively, sorted) ending in one of `suffixes`; DataError when none."""
     root = pathlib.Path(directory)
     if not root.is_dir():
         raise DataError(f"{root}: no such directory")
@@ -92,7 +95,7 @@ def directory_images(directory: str | os.PathLike, *, preprocess: bool = False,
     preprocessing, images without a detectable staff are skipped with a warning.
     """
     images, skipped = [], 0
-    for path in _files(directory, IMAGE_SUFFIXES, limit):
+    for path in list_files(directory, IMAGE_SUFFIXES, limit):
         try:
             if preprocess:
                 prepared = score_image.preprocess_score_image(path)
@@ -114,7 +117,7 @@ def directory_audio(directory: str | os.PathLike, *, sample_rate: int = audio_li
                     limit: int | None = None) -> list[np.ndarray]:
     """Mono float32 waveforms at `sample_rate` of every audio file under `directory` (bad files skipped)."""
     waveforms, skipped = [], 0
-    for path in _files(directory, AUDIO_SUFFIXES, limit):
+    for path in list_files(directory, AUDIO_SUFFIXES, limit):
         try:
             waveforms.append(audio_lib.load_audio(path, sample_rate))
         except audio_lib.AudioError as error:
@@ -170,30 +173,7 @@ def load_audio(path: str | os.PathLike) -> list[np.ndarray]:
 # ------------------------------------------------------------------ windows
 
 
-class _WindowSource:
-    """Shared batching: `example(step, index)` → one window; batches follow train.py's protocol."""
-
-    feature: str
-
-    def example(self, step: int, index: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def batch(self, step: int, batch_size: int, shard_index: int = 0, num_shards: int = 1) -> dict[str, np.ndarray]:
-        if batch_size % num_shards:
-            raise ValueError(f"batch {batch_size} does not split into {num_shards} shards")
-        per_shard = batch_size // num_shards
-        first = shard_index * per_shard
-        return {self.feature: np.stack([self.example(step, first + i) for i in range(per_shard)])}
-
-    def batches(self, batch_size: int, start_step: int = 0, shard_index: int = 0,
-                num_shards: int = 1) -> Iterator[dict[str, np.ndarray]]:
-        step = start_step
-        while True:
-            yield self.batch(step, batch_size, shard_index, num_shards)
-            step += 1
-
-
-class ImageCrops(_WindowSource):
+class ImageCrops(IndexedSource):
     """Random crop_height × crop_width crops (white-padded when an image is smaller) in [-1, 1].
 
     Of `tries` random offsets the crop with the most ink is kept: system images
@@ -214,7 +194,7 @@ class ImageCrops(_WindowSource):
         logging.info("image crops from %d images (%.1f Mpx)", len(self.images),
                      sum(i.size for i in self.images) / 1e6)
 
-    def example(self, step: int, index: int) -> np.ndarray:
+    def example(self, step: int, index: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, step, index])
         image = self.images[int(rng.integers(len(self.images)))]
         best, best_ink = None, -1.0
@@ -223,7 +203,7 @@ class ImageCrops(_WindowSource):
             ink = float(np.mean(crop < 128))
             if ink > best_ink:
                 best, best_ink = crop, ink
-        return score_image.to_model_range(best.astype(np.float32))[..., None]
+        return {self.feature: score_image.to_model_range(best.astype(np.float32))[..., None]}
 
     def _crop(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         h, w = image.shape
@@ -234,7 +214,7 @@ class ImageCrops(_WindowSource):
         return canvas[top: top + self.crop_height, left: left + self.crop_width]
 
 
-class AudioClips(_WindowSource):
+class AudioClips(IndexedSource):
     """Random clips of `clip_samples` samples ([T, 1] float32); shorter recordings are zero-padded.
 
     Of `tries` random offsets the loudest clip is kept (recordings end in silence,
@@ -252,7 +232,7 @@ class AudioClips(_WindowSource):
         logging.info("audio clips from %d recordings (%.1f min)", len(self.waveforms),
                      sum(len(w) for w in self.waveforms) / audio_lib.SAMPLE_RATE / 60)
 
-    def example(self, step: int, index: int) -> np.ndarray:
+    def example(self, step: int, index: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, step, index])
         waveform = self.waveforms[int(rng.integers(len(self.waveforms)))]
         if len(waveform) < self.clip_samples:
@@ -264,4 +244,4 @@ class AudioClips(_WindowSource):
             energy = float(np.mean(np.square(clip)))
             if energy > best_energy:
                 best, best_energy = clip, energy
-        return best[:, None]
+        return {self.feature: best[:, None]}

@@ -19,7 +19,6 @@ spec that `mt_music.codecs.tokens.load_codec` rebuilds the codec from.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import sys
@@ -31,7 +30,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from mt_music import checkpoints, metric_writers, partitioning, trainer
+from mt_music import metric_writers, partitioning, trainer
 from mt_music import train as translation_train
 from mt_music.codecs import data as codec_data
 from mt_music.codecs import models
@@ -82,29 +81,21 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
           checkpoint_every: int = 1000, keep_checkpoints: int | None = 3, async_checkpoints: bool = True,
           tensorboard: bool = True, stop_check_every: int = 10) -> CodecTrainState:
     """Trains (or resumes) a codec up to `num_steps` steps of global batch `batch_size`; returns the state."""
-    os.makedirs(model_dir, exist_ok=True)
-    translation_train._write_text(os.path.join(model_dir, "config.gin"), gin.config_str())
+    run = translation_train.start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh,
+                                      tensorboard=tensorboard, checkpoint_every=checkpoint_every,
+                                      keep_checkpoints=keep_checkpoints, async_checkpoints=async_checkpoints)
     translation_train._write_text(os.path.join(model_dir, CODEC_SPEC), json.dumps(model.to_spec(), indent=1))
-    partitioner = partitioning.Partitioner(partitioning.make_mesh(mesh))
-    writer = metric_writers.create_default_writer(model_dir, just_logging=jax.process_index() > 0,
-                                                  tensorboard=tensorboard)
-    checkpointer = checkpoints.Checkpointer(os.path.join(model_dir, "checkpoints"), save_every=checkpoint_every,
-                                            keep=keep_checkpoints, async_save=async_checkpoints)
-    start_step = checkpointer.latest_step() or 0
-    shard_index, num_shards = partitioner.data_layout(batch_size)
-    batches = data_source.batches(batch_size=batch_size, start_step=start_step, shard_index=shard_index,
-                                  num_shards=num_shards)
-    first = next(batches)
-    model.check_batch(first)
-    batch_shapes = {name: (batch_size,) + value.shape[1:] for name, value in first.items()}
+    partitioner, writer, checkpointer, start_step = run.partitioner, run.writer, run.checkpointer, run.start_step
+    model.check_batch(run.first_batch)
+    batch_shapes = run.batch_shapes
     codec_trainer = CodecTrainer(model, partitioner, batch_shapes, optimizer, discriminator_optimizer,
                                  adversarial_start_step=adversarial_start_step)
     state = (checkpointer.restore(codec_trainer.abstract_state, start_step) if start_step
              else codec_trainer.create_state(seed))
     num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
     num_disc_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.disc_params))
-    logging.info("codec: %d parameters (+ %d discriminator); mesh %s; starting at step %d of %d", num_params,
-                 num_disc_params, dict(partitioner.mesh.shape), start_step, num_steps)
+    logging.info("codec: %d parameters (+ %d discriminator); starting at step %d of %d", num_params,
+                 num_disc_params, start_step, num_steps)
     writer.write_hparams({"batch_size": batch_size, "num_steps": num_steps, "num_params": num_params,
                           "num_discriminator_params": num_disc_params, **model.to_spec()})
 
@@ -127,7 +118,7 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
 
     state = translation_train.run_loop(
         lambda state, batch: codec_trainer.train_step(state, codec_trainer.global_batch(batch, batch_size)),
-        itertools.chain([first], batches), state, start_step=start_step, num_steps=num_steps,
+        run.batches, state, start_step=start_step, num_steps=num_steps,
         checkpointer=checkpointer, model_dir=model_dir, after_step=after_step, stop_check_every=stop_check_every)
     writer.flush()
     writer.close()
