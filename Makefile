@@ -29,7 +29,7 @@ $(STAMP): requirements.txt requirements-peers.txt setup.py
 	touch $(STAMP)
 
 setup: system-deps $(STAMP)
-	@$(PY) -m mt_music.engraving install-fonts
+	@$(PY) -m mt_music.image.engraving install-fonts
 
 corpus: setup
 	$(PY) tools/build_corpus.py

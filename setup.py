@@ -1,10 +1,10 @@
 """Installs mt_music; `tasks/` ships as `mt_music.tasks`, `gin/` as data in share/mt_music/gin.
 
 `gin/` is not a Python package on purpose: run from the checkout, a package named
-`gin` there would shadow the gin-config library. mt_music.gin_paths finds the
+`gin` there would shadow the gin-config library. mt_music.training.gin_paths finds the
 folder in a checkout and in an install.
 
-requirements.txt pins the versions known to install together (DESIGN §7); the
+requirements.txt pins the versions known to install together (docs/design.md §7); the
 ranges here are what the code needs. tests/test_packaging.py keeps both in step.
 """
 

@@ -57,7 +57,9 @@ def run_piece(name: str, out_dir: pathlib.Path, window_seconds: float) -> PieceR
     """Runs all four representations on one corpus piece, writing the artefacts."""
     import music21
 
-    from mt_music import audio, engraving, lmx, midi, score_image, synthesis
+    from mt_music import audio, lmx, midi
+    from mt_music.audio import synthesis
+    from mt_music.image import engraving, pixels, preprocessing, staves
     from mt_music.vocabulary import UnifiedVocabulary
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -79,8 +81,8 @@ def run_piece(name: str, out_dir: pathlib.Path, window_seconds: float) -> PieceR
     # Score image: engrave one system per page, preprocess to 18 px staff height.
     page = engraving.engrave(part_xml)[0]
     page.image.save(out_dir / "system0.png")
-    prepared = score_image.preprocess_score_image(page.image)
-    Image.fromarray(score_image.from_model_range(prepared.pixels)).save(out_dir / "system0.model_input.png")
+    prepared = preprocessing.preprocess_score_image(page.image)
+    Image.fromarray(pixels.from_model_range(prepared.pixels)).save(out_dir / "system0.model_input.png")
 
     # MIDI: whole score -> 10 s windows of event tokens -> stitched notes.
     midi_path = out_dir / "performance.mid"
@@ -104,7 +106,7 @@ def run_piece(name: str, out_dir: pathlib.Path, window_seconds: float) -> PieceR
         lmx_tokens=len(tokens),
         lmx_problems=len(result.problems),
         lmx_pitches_match=pitches_match,
-        staff_height_px=round(score_image.estimate_staff_height(score_image.from_model_range(prepared.pixels)), 2),
+        staff_height_px=round(staves.estimate_staff_height(pixels.from_model_range(prepared.pixels)), 2),
         image_grid=(rows, cols),
         midi_windows=len(windows),
         midi_onset_f1=roundtrip.onset.f1,

@@ -1,4 +1,4 @@
-"""One token space for all four modalities (DESIGN §3.5).
+"""One token space for all four modalities (docs/design.md §3.5).
 
 Every sequence position is a vector of K slots (K = number of RVQ codebooks).
 Image and audio frames fill all K slots with their codes; LMX and MIDI tokens use
@@ -29,8 +29,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from mt_music import score_image
-from mt_music.lmx_vocabulary import LMX_TOKENS
+from mt_music.image import grids
+from mt_music.lmx.vocabulary import LMX_TOKENS
 from mt_music.midi import MidiEventCodec
 
 PAD_ID = 0
@@ -79,8 +79,8 @@ class VocabularyConfig:
                 raise ValueError(f"VocabularyConfig.{field.name} must be a positive int, got {value!r}")
 
     @property
-    def image_grid(self) -> score_image.TokenGridConfig:
-        return score_image.TokenGridConfig(
+    def image_grid(self) -> grids.TokenGridConfig:
+        return grids.TokenGridConfig(
             codebook_size=self.image_codebook_size,
             num_slots=self.num_slots,
             max_rows=self.image_max_rows,
@@ -217,7 +217,7 @@ class UnifiedVocabulary:
         return frames
 
     def encode_image(self, native_frames: np.ndarray, *, add_eos: bool = False) -> np.ndarray:
-        """score_image native frames [T, K] (codes, IMAGE_PAD, SEP, height) -> unified frames."""
+        """Image-grid native frames [T, K] (codes, IMAGE_PAD, SEP, height) -> unified frames."""
         native = self._check_frames(native_frames, "image")
         grid = self._grid
         frames = np.zeros_like(native, dtype=np.int32)
@@ -290,7 +290,7 @@ class UnifiedVocabulary:
         return np.asarray(native, np.int32), skipped
 
     def decode_image(self, frames: np.ndarray) -> tuple[np.ndarray, int]:
-        """Unified frames -> (score_image native frames, repaired slots)."""
+        """Unified frames -> (image-grid native frames, repaired slots)."""
         frames = self._frames_until_eos(frames, Modality.IMAGE)
         grid = self._grid
         native = np.full(frames.shape, grid.pad_code, np.int64)

@@ -8,7 +8,8 @@ import pathlib
 import numpy as np
 import pretty_midi
 
-from mt_music import engraving, synthesis
+from mt_music.audio import synthesis
+from mt_music.image import engraving
 
 DATA = pathlib.Path(__file__).parent / "data" / "olimpic_lmx"
 SCORES = ("basics/grandstaff.xml", "basics/note_types.xml")

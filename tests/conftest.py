@@ -1,4 +1,5 @@
-"""Session set-up that must precede JAX's backend: 8 simulated CPU devices, one compilation cache.
+"""Session set-up that must precede JAX's backend (8 simulated CPU devices, one compilation cache),
+the `slow` marker, and the tiny model fixtures that the model, network and decoding tests share.
 
 Single-device tests are unaffected by the devices (un-sharded jit runs on device 0).
 The cache directory is made once (by the xdist controller, whose environment the
@@ -17,3 +18,21 @@ if _DEVICES not in os.environ.get("XLA_FLAGS", ""):
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="mt_music_jax_cache_")
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
+
+import pytest  # noqa: E402  (after the environment above: importing jax reads it)
+from model_testing import init_params, tiny_model  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes over a minute on 2 cores (deselect with -m 'not slow')")
+
+
+@pytest.fixture(scope="module")
+def model():
+    """The tiny translation model (tests/model_testing.py); a module may define its own."""
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def params(model):
+    return init_params(model)

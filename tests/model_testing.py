@@ -8,7 +8,8 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from mt_music import models, network, score_image
+from mt_music.image import grids
+from mt_music.model import models, network
 from mt_music.vocabulary import Modality, UnifiedVocabulary
 
 K = 4
@@ -62,18 +63,18 @@ def audio(num_frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     return line(vocabulary().encode_audio(rng.integers(0, 1024, (num_frames, K)), add_eos=True))
 
 
-def grids(shapes: list[tuple[int, int]], rng: np.random.Generator) -> list[np.ndarray]:
+def random_grids(shapes: list[tuple[int, int]], rng: np.random.Generator) -> list[np.ndarray]:
     return [rng.integers(0, 1024, (rows, cols, K)) for rows, cols in shapes]
 
 
 def image_input(shapes, rng) -> tuple[np.ndarray, np.ndarray]:
-    joined = score_image.join_systems_for_input(grids(shapes, rng))
+    joined = grids.join_systems_for_input(random_grids(shapes, rng))
     return vocabulary().encode_image(joined.frames), joined.positions
 
 
 def image_output(shapes, rng) -> tuple[np.ndarray, np.ndarray]:
     """Target frames (height, codes, SEP …, EOS) and the positions of the frames before EOS."""
-    joined = score_image.join_systems_for_output(grids(shapes, rng))
+    joined = grids.join_systems_for_output(random_grids(shapes, rng))
     return vocabulary().encode_image(joined.frames, add_eos=True), joined.positions
 
 

@@ -3,11 +3,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax.sharding import PartitionSpec as P
 from train_testing import global_batch, make_trainer
 
-from mt_music import checkpoints
-from mt_music.train_state import TrainState
+from mt_music.training import checkpoints
+from mt_music.training.train_state import TrainState
 
 
 def _small_state(step: int) -> TrainState:
@@ -33,6 +34,7 @@ def test_periodic_saves_keep_the_last_n_and_forced_saves(tmp_path):
     reopened.close()
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly_and_onto_another_mesh(tmp_path):
     """2N straight steps vs N, stop, restore, N more — with dropout on, so the rng must resume too."""
     n = 3

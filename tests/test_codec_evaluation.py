@@ -7,9 +7,9 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from mt_music import synthesis
+from mt_music.audio import synthesis
 from mt_music.codecs import evaluation
-from mt_music.midi_notes import Note
+from mt_music.midi.notes import Note
 
 RNG = np.random.default_rng(0)
 

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mt_music import partitioning, trainer
-from mt_music.codecs import audio_codec, discriminators, image_rqvae, models, quantizer, tokens
-from mt_music.codecs import data as codec_data
+from mt_music.codecs import audio_codec, discriminators, image_rqvae, models, quantizer, tokenizer
 from mt_music.codecs.trainer import CodecTrainer
+from mt_music.data import codec_windows as codec_data
+from mt_music.data import token_bake
+from mt_music.training import partitioning, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -34,6 +35,7 @@ def _constant_optimizer(learning_rate: float) -> trainer.OptimizerConfig:
                                    final_learning_rate=learning_rate)
 
 
+@pytest.mark.slow
 def test_tiny_image_codec_overfits_a_few_crops():
     """Reconstruction MSE of 8 engraved crops (frozen codebooks, all stages) falls ≥ 10× in 80 steps."""
     model = models.ImageCodecModel(TINY_IMAGE)
@@ -61,9 +63,9 @@ def image_run(tmp_path_factory):
         Image.fromarray(image).save(images_dir / f"system{i}.png")
     model_dir = base / "run"
     command = [sys.executable, "-m", "mt_music.codecs.train", "--gin_file=codecs/image_tiny.gin",
-               f"--gin.MODEL_DIR='{model_dir}'", "--gin.data.ImageCrops.images=@data.directory_images()",
-               f"--gin.data.directory_images.directory='{images_dir}'", "--gin.BATCH_SIZE=8",
-               "--gin.data.ImageCrops.crop_height=32", "--gin.data.ImageCrops.crop_width=32",
+               f"--gin.MODEL_DIR='{model_dir}'", "--gin.codec_windows.ImageCrops.images=@codec_windows.directory_images()",
+               f"--gin.codec_windows.directory_images.directory='{images_dir}'", "--gin.BATCH_SIZE=8",
+               "--gin.codec_windows.ImageCrops.crop_height=32", "--gin.codec_windows.ImageCrops.crop_width=32",
                "--gin.train.train.log_every=2", "--gin.train.train.summary_every=3",
                "--gin.train.train.checkpoint_every=3", "--gin.train.train.tensorboard=False"]
     first = subprocess.run(command + ["--gin.TRAIN_STEPS=3"], capture_output=True, text=True, timeout=600)
@@ -90,7 +92,7 @@ def test_gin_entry_point_trains_resumes_and_writes_summaries(image_run):
 
 def test_loaded_codec_matches_the_model(image_run):
     _, _, model_dir, _ = image_run
-    codec = tokens.load_codec(model_dir)
+    codec = tokenizer.load_codec(model_dir)
     assert codec.step == 5 and codec.kind == "image"
     pixels = codec_testing.image_crops(1, 64, seed=3)[0, ..., 0]
     codes = codec.encode_image(pixels)
@@ -112,8 +114,8 @@ def test_bake_then_decode_round_trip(image_run, tmp_path):
     import bake_codec_tokens
     import decode_codec_tokens
 
-    from mt_music import score_image
-    from mt_music.codecs import token_records
+    from mt_music.data import token_records
+    from mt_music.image import pixels, preprocessing
 
     _, images_dir, model_dir, _ = image_run
     out = tmp_path / "tokens"
@@ -122,19 +124,19 @@ def test_bake_then_decode_round_trip(image_run, tmp_path):
     assert bake_codec_tokens.main(args) == 0
     records = list(token_records.read(str(out / "all" / "*.tfrecord")))
     assert [r["id"] for r in records] == ["system0.png", "system1.png"]
-    codec = tokens.load_codec(model_dir)
+    codec = tokenizer.load_codec(model_dir)
     for record, image in zip(records, codec_testing.engraved_systems()):
-        image = np.round(score_image.whiten_background(image.astype(np.float32)))  # as the bake reads files
+        image = np.round(pixels.whiten_background(image.astype(np.float32)))  # as the bake reads files
         codes = record["image_codes"]
         assert codes.shape[0] == 32 and codes.shape[-1] == 4  # 8×4 shift variants
         assert record["image_shifts"].tolist()[:2] == [[0, 0], [1, 0]]
-        padded = score_image.pad_to_multiple(score_image.to_model_range(image.astype(np.float32)), fill=1.0)
+        padded = preprocessing.pad_to_multiple(pixels.to_model_range(image.astype(np.float32)), fill=1.0)
         np.testing.assert_array_equal(token_records.image_variant(record, 0), codec.encode_image(padded))
-        shifted = score_image.shifted_padded_image(score_image.to_model_range(image.astype(np.float32)), 7, 3)
+        shifted = preprocessing.shifted_padded_image(pixels.to_model_range(image.astype(np.float32)), 7, 3)
         np.testing.assert_array_equal(token_records.image_variant(record, 31), codec.encode_image(shifted))
     # resume: every shard exists, nothing is re-encoded
-    summary = bake_codec_tokens.bake_split(bake_codec_tokens.Baker(codec, None), bake_codec_tokens.directory_examples(
-        bake_codec_tokens.directory_files(str(images_dir), None)), 2, out / "all", 1, False, "bake")
+    summary = token_bake.bake_split(token_bake.Baker(codec, None), token_bake.directory_examples(
+        token_bake.directory_files(str(images_dir), None)), 2, out / "all", 1, False, "bake")
     assert summary == {"examples_written": 0, "examples_skipped_existing": 2}
     # decode: tokens → PNG equals the codec's own decoding
     decoded_dir = tmp_path / "decoded"
@@ -175,6 +177,7 @@ def test_directory_sources_and_windows(tmp_path):
 TINY_AUDIO = dict(encoder_dim=16, decoder_dim=256, latent_dim=128)
 
 
+@pytest.mark.slow
 def test_tiny_audio_codec_overfits_a_few_clips():
     """Multi-scale mel distance of 4 FluidSynth clips (frozen codebooks, all stages) falls ≥ 10×."""
     config = audio_codec.tiny_audio_codec_config(**TINY_AUDIO, quantizer=quantizer.QuantizerConfig(
@@ -194,13 +197,14 @@ def test_tiny_audio_codec_overfits_a_few_clips():
     assert float(after["loss/mel"]) * 10 <= float(before["loss/mel"]), (before, after)
 
 
+@pytest.mark.slow
 def test_adversarial_training_and_audio_bake_round_trip(tmp_path):
     """Generator + discriminator steps on 8 devices; the saved codec bakes a directory of recordings."""
     import bake_codec_tokens
 
     from mt_music import audio as audio_lib
-    from mt_music import checkpoints
-    from mt_music.codecs import token_records
+    from mt_music.data import token_records
+    from mt_music.training import checkpoints
 
     config = audio_codec.tiny_audio_codec_config()
     small_discriminator = discriminators.DiscriminatorConfig(periods=(2, 3), window_lengths=(512,), channels=4)
@@ -226,7 +230,7 @@ def test_adversarial_training_and_audio_bake_round_trip(tmp_path):
     checkpointer = checkpoints.Checkpointer(model_dir / "checkpoints", async_save=False)
     checkpointer.save(state, 2, force=True)
     checkpointer.close()
-    codec = tokens.load_codec(model_dir)
+    codec = tokenizer.load_codec(model_dir)
     assert codec.kind == "audio" and codec.step == 2
 
     recordings = tmp_path / "recordings"
@@ -241,13 +245,13 @@ def test_adversarial_training_and_audio_bake_round_trip(tmp_path):
     assert record["audio_codes"].shape == (9, frames, 4) and record["audio_shifts"].tolist() == list(range(-20, 21, 5))
     read_back = audio_lib.load_audio(recordings / "take.flac")
     np.testing.assert_array_equal(record["audio_codes"][4], codec.encode_audio(read_back))  # offset 0
-    decoded = np.frombuffer(tokens.codes_to_wav(codec, record["audio_codes"][4])[44:], "<i2")
+    decoded = np.frombuffer(tokenizer.codes_to_wav(codec, record["audio_codes"][4])[44:], "<i2")
     assert len(decoded) == frames * 512
 
 
 def test_codec_modules_import_no_tensorflow():
-    code = ("import sys; import mt_music.codecs.train, mt_music.codecs.tokens, mt_music.codecs.evaluation, "
-            "mt_music.codecs.data; print(sorted(m for m in ('tensorflow', 'seqio') if m in sys.modules))")
+    code = ("import sys; import mt_music.codecs.train, mt_music.codecs.tokenizer, mt_music.codecs.evaluation, "
+            "mt_music.data.codec_windows; print(sorted(m for m in ('tensorflow', 'seqio') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
 

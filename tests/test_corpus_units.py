@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mt_music import audio, lmx
-from mt_music.corpus import augmentation, layout, notation, performance, pieces, rendering
+from mt_music.audio import synthesis
+from mt_music.corpus import augmentation, layout, musicxml, notation, performance, pieces
 from mt_music.midi import Note
 
 PICKUP_TIE_TEMPO = """<?xml version="1.0"?>
@@ -37,7 +38,7 @@ PICKUP_TIE_TEMPO = """<?xml version="1.0"?>
 
 
 def test_read_score_pickup_ties_chords_backup_and_tempo():
-    timing = performance.read_score(notation.parse(PICKUP_TIE_TEMPO))
+    timing = performance.read_score(musicxml.parse(PICKUP_TIE_TEMPO))
     assert timing.measure_starts == [0, 1, 4]
     assert timing.measure_lengths == [1, 3, 3]
     assert timing.tempo_events == [(0, 60.0)]
@@ -69,28 +70,28 @@ def test_default_tempo_follows_the_metre():
 
 
 def test_respelled_accidentals_let_lmx_recover_every_pitch():
-    root = notation.parse(PICKUP_TIE_TEMPO)
+    root = musicxml.parse(PICKUP_TIE_TEMPO)
     notation.set_system_breaks(root, [0, 2])
     notation.respell_accidentals(root, [0, 2])
     # measure 1: F#4 (voice 1, beat 3) against F natural (voice 2, same onset): both get a sign
-    accidentals = [n.findtext("accidental") for n in notation.measures(root)[1].iter("note")]
+    accidentals = [n.findtext("accidental") for n in musicxml.measures(root)[1].iter("note")]
     assert accidentals == [None, None, "sharp", None, "natural"]
     # measure 2 starts a system: the tied F# is read on its own, so it gets a courtesy sharp;
     # the later F# of the same measure then needs none
-    accidentals = [n.findtext("accidental") for n in notation.measures(root)[2].iter("note")]
+    accidentals = [n.findtext("accidental") for n in musicxml.measures(root)[2].iter("note")]
     assert accidentals == ["sharp", None, None]
-    assert lmx.count_systems(notation.to_bytes(root)) == 2
+    assert lmx.count_systems(musicxml.to_bytes(root)) == 2
     for index, (first, stop) in enumerate([(0, 2), (2, 3)]):
         tokens = lmx.linearize(root, system=index)
         result = lmx.delinearize(tokens)
-        assert notation.measure_notes(notation.parse(result.musicxml)) == notation.measure_notes(root, first, stop)
+        assert notation.measure_notes(musicxml.parse(result.musicxml)) == notation.measure_notes(root, first, stop)
 
 
 def test_system_breaks_are_exactly_the_requested_ones():
-    root = notation.parse(PICKUP_TIE_TEMPO)
+    root = musicxml.parse(PICKUP_TIE_TEMPO)
     notation.set_system_breaks(root, [0, 1])
     notation.set_system_breaks(root, [0, 2])
-    starts = [i for i, m in enumerate(notation.measures(root)) if m.find("print[@new-system='yes']") is not None]
+    starts = [i for i, m in enumerate(musicxml.measures(root)) if m.find("print[@new-system='yes']") is not None]
     assert starts == [2]
 
 
@@ -139,7 +140,7 @@ def test_augmentation_is_seeded_and_variant_zero_is_canonical():
 
 def test_renderer_gives_exact_lengths_and_no_bleed():
     pytest.importorskip("fluidsynth", reason="FluidSynth missing (apt-get install libfluidsynth3)")
-    renderer = rendering.Renderer()
+    renderer = synthesis.Renderer()
     notes = [Note(0.0, 0.5, 60, 100), Note(0.25, 1.0, 64, 90)]
     loud = renderer.render(notes, 2.0, "TimGM6mb")
     assert len(loud) == 2 * audio.SAMPLE_RATE and 0.85 < np.abs(loud).max() <= 0.9 + 1e-6
@@ -147,14 +148,14 @@ def test_renderer_gives_exact_lengths_and_no_bleed():
     assert len(silence) == round(0.5 * audio.SAMPLE_RATE) and np.abs(silence).max() < 1e-3
     again = renderer.render(notes, 2.0, "TimGM6mb")
     assert np.corrcoef(loud, again)[0, 1] > 0.99
-    mixed = rendering.overlap_add([np.ones(10, np.float32), np.ones(10, np.float32)], [0.0, 5 / audio.SAMPLE_RATE],
+    mixed = synthesis.overlap_add([np.ones(10, np.float32), np.ones(10, np.float32)], [0.0, 5 / audio.SAMPLE_RATE],
                                   20 / audio.SAMPLE_RATE)
     assert mixed.tolist() == [1] * 5 + [2] * 5 + [1] * 5 + [0] * 5
 
 
 def test_flac_round_trip_is_lossless_at_16_bit():
     waveform = (np.round(np.sin(np.linspace(0, 100, 4410)) * 20000) / 32768).astype(np.float32)
-    decoded, rate = rendering.decode_flac(rendering.encode_flac(waveform))
+    decoded, rate = audio.decode_flac(audio.encode_flac(waveform))
     assert rate == audio.SAMPLE_RATE and np.array_equal(decoded, waveform)
 
 
@@ -172,8 +173,8 @@ def test_catalog_selection_is_deterministic_and_mixes_collections():
 def test_pianoform_reduction_of_a_chorale():
     score = pieces.load_score(pieces.piece_by_id("bach/bwv66.6"))
     reduced = pieces.pianoform(score)
-    root = notation.clean(notation.parse(pieces.to_musicxml(reduced)))
-    assert notation.staff_count(root) == 2
+    root = notation.clean(musicxml.parse(pieces.to_musicxml(reduced)))
+    assert musicxml.staff_count(root) == 2
     voices = {(n.findtext("staff"), n.findtext("voice")) for n in root.iter("note")}
     assert voices == {("1", "1"), ("1", "2"), ("2", "5"), ("2", "6")}
     assert root.find(".//lyric") is None

@@ -4,21 +4,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from model_testing import K, audio, image_output, init_params, lmx, make_batch, midi, tiny_model, vocabulary
+from model_testing import K, audio, image_output, init_params, lmx, make_batch, midi, vocabulary
 
-from mt_music import decoding, score_image
+from mt_music.image import grids
+from mt_music.model import decoding
 from mt_music.vocabulary import PAD_ID, Modality
 
 MAX_LENGTH = 12
 
 
 @pytest.fixture(scope="module")
-def model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="module")
-def params(model):
+def params(model):  # another seed than conftest's: the decoding checks see other argmax paths
     return init_params(model, seed=1)
 
 
@@ -152,4 +148,4 @@ def test_sampling_emits_only_allowed_or_forced_ids(model, params, decode_batch):
             forced = model.tables.forced[m, frame[0]]
             for k in range(1, K):
                 assert frame[k] == forced[k - 1] if forced[k - 1] >= 0 else mask[m, k, frame[k]]
-    assert score_image.ROW_Y_OFFSET == 1  # the y convention the cursor follows
+    assert grids.ROW_Y_OFFSET == 1  # the y convention the cursor follows

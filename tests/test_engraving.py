@@ -1,4 +1,4 @@
-"""MusicXML → SVG → PNG engraving and the font fix (mt_music.engraving)."""
+"""MusicXML → SVG → PNG engraving and the font fix (mt_music.image.engraving)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fontTools.ttLib import TTFont
 
-from mt_music import engraving
+from mt_music.image import engraving
 
 needs_rsvg = pytest.mark.skipif(shutil.which("rsvg-convert") is None, reason="rsvg-convert missing (apt-get install librsvg2-bin)")
 

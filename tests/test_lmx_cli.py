@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mt_music.lmx import (
-    format_lmx_file,
-    main,
-    parse_lmx_text,
-    read_lmx_file,
-    write_lmx_file,
-)
-from mt_music.lmx_errors import LmxError
+from mt_music.lmx import format_lmx_file, parse_lmx_text, read_lmx_file, write_lmx_file
+from mt_music.lmx.cli import main
+from mt_music.lmx.errors import LmxError
 
 REFERENCE_DIR = Path(__file__).parent / "data" / "olimpic_lmx"
 GRANDSTAFF_XML = REFERENCE_DIR / "basics" / "grandstaff.xml"

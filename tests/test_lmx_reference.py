@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mt_music.lmx import LMX_TOKENS, linearize, read_lmx_file
-from mt_music.lmx_vocabulary import (
+from mt_music.lmx.vocabulary import (
     CORE_TOKENS,
     EXTENDED_TOKENS,
     NOTE_PREFIX_TOKENS,

@@ -1,16 +1,14 @@
 """Linearize <-> delinearize: ordering rules, systems, inference, robustness, corpus."""
 
-import importlib.util
 import random
 import re
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from mt_music.lmx import LMX_TOKENS, LmxError, delinearize, linearize
-from mt_music.lmx_linearize import count_systems, linearize_systems
+from mt_music.lmx import LMX_TOKENS, LmxError, conformance, delinearize, linearize
+from mt_music.lmx.linearize import count_systems, linearize_systems
 
 REFERENCE_DIR = Path(__file__).parent / "data" / "olimpic_lmx"
 REPO = Path(__file__).resolve().parents[1]
@@ -317,17 +315,9 @@ def test_delinearized_musicxml_renders_with_verovio():
 
 # --- the music21 corpus ----------------------------------------------------------------
 
-def _conformance_tool():
-    spec = importlib.util.spec_from_file_location("lmx_conformance", REPO / "tools" / "lmx_conformance.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("lmx_conformance", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_corpus_sample_round_trips_within_thresholds():
     pytest.importorskip("music21")
-    report = _conformance_tool().run(48, seed=0, progress=False)
+    report = conformance.run(48, seed=0, progress=False)
     assert len(report.checked) >= 40, report.text()
     assert report.rate("tokens_ok") >= 98.0, report.text(verbose=True)
     assert report.rate("notes_ok") >= 95.0, report.text(verbose=True)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mt_music import losses
+from mt_music.model import losses
 
 NEG = -1e10
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from mt_music.metrics import levenshtein, symbol_error_rate
+from mt_music.lmx.metrics import levenshtein, symbol_error_rate
 
 
 @pytest.mark.parametrize("gold, predicted, distance", [

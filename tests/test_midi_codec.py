@@ -7,7 +7,6 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from mt_music import midi_notes
 from mt_music.midi import (
     EOS_ID,
     PAD_ID,
@@ -23,6 +22,7 @@ from mt_music.midi import (
     quantize_notes,
     read_midi_notes,
 )
+from mt_music.midi import notes as midi_notes
 
 CODEC = MidiEventCodec()
 

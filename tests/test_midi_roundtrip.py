@@ -11,6 +11,7 @@ from mt_music.midi import (
     EncodedWindow,
     MidiEventCodec,
     Note,
+    corpus_roundtrip,
     decode_performance,
     encode_performance,
     measure_roundtrip,
@@ -129,20 +130,20 @@ def corpus_tool():
 def exported_corpus(corpus_tool, tmp_path_factory):
     """Export the test pieces with music21 once; later calls reuse the MIDI files."""
     export_dir = tmp_path_factory.mktemp("corpus_midi")
-    pieces = corpus_tool.select_pieces(CORPUS_TEST_PIECES)
-    corpus_tool.export_pieces(pieces, export_dir)
+    pieces = corpus_roundtrip.select_pieces(CORPUS_TEST_PIECES)
+    corpus_roundtrip.export_pieces(pieces, export_dir)
     return pieces, export_dir
 
 
 def test_corpus_pieces_round_trip_with_perfect_f1(corpus_tool, exported_corpus):
     pieces, export_dir = exported_corpus
-    results = corpus_tool.run_corpus(pieces, export_dir, window_seconds=10.0)
+    results = corpus_roundtrip.run_corpus(pieces, export_dir, window_seconds=10.0)
     measured = [r for r in results if r.error is None]
-    report = corpus_tool.report(results)
+    report = corpus_roundtrip.report(results)
     assert len(measured) >= MIN_MEASURED_PIECES, report
     assert all(r.perfect for r in measured), report
-    assert corpus_tool.pooled(measured, "onset").f1 == 1.0
-    assert corpus_tool.pooled(measured, "onset_offset").f1 == 1.0
+    assert corpus_roundtrip.pooled(measured, "onset").f1 == 1.0
+    assert corpus_roundtrip.pooled(measured, "onset_offset").f1 == 1.0
     assert sum(r.num_windows for r in measured) > 3 * len(measured)  # pieces span many windows
 
 

@@ -11,19 +11,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from model_testing import K, init_params, mixed_batch, tiny_config, tiny_model, vocabulary
+from model_testing import K, mixed_batch, tiny_config, vocabulary
 
-from mt_music import flops, losses, models, network
+from mt_music.model import flops, losses, models, network
 
 # Runs in a fresh interpreter outside the checkout: the checkout's top-level gin/
 # folder (installed as mt_music.gin_configs) would shadow gin-config from there.
 GIN_SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np, flax.linen as nn
-    from mt_music import decoding, flops, layers, losses, models, network
+    from mt_music.model import decoding, flops, layers, losses, models, network
     core_imports = sorted(m for m in ("tensorflow", "seqio", "gin") if m in sys.modules)
     import gin
-    from mt_music import gin_paths
+    from mt_music.training import gin_paths
     for path in gin_paths.gin_search_paths():
         gin.add_config_file_search_path(str(path))
     report = {"core_imports": core_imports, "params": {}}
@@ -56,16 +56,6 @@ def test_gin_configs_build_the_model_and_base_has_039b_parameters(tmp_path):
     print("parameters:", counts)
     assert 0.38e9 < counts["base"] < 0.40e9
     assert counts["tiny"] < counts["small"] < counts["base"] < counts["large"]
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="module")
-def params(model):
-    return init_params(model)
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,8 @@ import numpy as np
 import pytest
 from model_testing import K, init_params, mixed_batch, tiny_config, tiny_model
 
-from mt_music import layers, network
+from mt_music.model import layers, network
 from mt_music.vocabulary import Modality
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="module")
-def params(model):
-    return init_params(model)
 
 
 @pytest.fixture(scope="module")

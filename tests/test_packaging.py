@@ -61,7 +61,7 @@ def test_tasks_import_under_mt_music():
 
 
 def test_gin_search_path_finds_the_gin_folder():
-    from mt_music.gin_paths import gin_search_paths
+    from mt_music.training.gin_paths import gin_search_paths
 
     assert ROOT / "gin" in gin_search_paths()
 
@@ -105,7 +105,7 @@ def test_cli_help_explains(module):
 
 def test_representation_layer_imports_neither_tensorflow_nor_jax():
     code = (
-        "import sys; import mt_music.lmx, mt_music.midi, mt_music.score_image, mt_music.audio, "
+        "import sys; import mt_music.lmx, mt_music.midi, mt_music.image.grids, mt_music.audio, "
         "mt_music.vocabulary; bad = [m for m in ('tensorflow', 'jax', 'seqio') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -15,7 +15,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 from train_testing import global_batch, make_trainer
 
-from mt_music import partitioning
+from mt_music.training import partitioning
 
 MESHES = [(1, 1, 1), (8, 1, 1), (2, 2, 2), (1, 1, 8), (2, 1, 4)]
 TESTS_DIR = pathlib.Path(__file__).parent
@@ -81,12 +81,12 @@ def test_loss_and_gradients_agree_across_meshes(reference, mesh_shape):
 DISTRIBUTED_SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[3])
-    from mt_music import partitioning
+    from mt_music.training import partitioning
     partitioning.initialize_distributed(sys.argv[1], 2, int(sys.argv[2]))
     import jax
     from train_testing import BATCH, INPUT_SHAPES, TEST_OPTIMIZER, data
     from model_testing import tiny_model
-    from mt_music import trainer
+    from mt_music.training import trainer
 
     mesh = partitioning.make_mesh(partitioning.MeshConfig(data=2, fsdp=1, model=2, dcn_data=2))
     partitioner = partitioning.Partitioner(mesh)

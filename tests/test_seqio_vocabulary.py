@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mt_music.seqio_vocabulary import ModalityVocabulary
+from mt_music.data.seqio_vocabulary import ModalityVocabulary
 from mt_music.vocabulary import PAD_ID, UnifiedVocabulary
 
 

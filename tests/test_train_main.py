@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from mt_music import metric_writers
+from mt_music.training import metric_writers
 
 REPO = pathlib.Path(__file__).parent.parent
 # One device per run (not the session's 8 simulated ones) and XLA optimisation level 0 (compiles
@@ -20,7 +20,7 @@ ENV = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")
 
 
 def _train_args(model_dir, *bindings: str) -> list[str]:
-    return [sys.executable, "-m", "mt_music.train", "--gin_file=runs/tiny_synthetic.gin",
+    return [sys.executable, "-m", "mt_music.train", "--gin_file=experiments/tiny_synthetic.gin",
             f"--gin.MODEL_DIR='{model_dir}'", *bindings]
 
 
@@ -40,7 +40,7 @@ def test_train_main_writes_checkpoints_config_and_metrics(tmp_path):
     assert 4 in _checkpoint_steps(model_dir) and 2 in _checkpoint_steps(model_dir)
     operative = (model_dir / "operative_config.gin").read_text()
     assert "train.train.batch_size = %BATCH_SIZE" in operative and "BATCH_SIZE = 8" in operative
-    assert "synthetic_data.SyntheticTask.encoder_length = 32" in operative
+    assert "synthetic.SyntheticTask.encoder_length = 32" in operative
     assert "network.TransformerConfig.emb_dim = 64" in operative
     assert (model_dir / "config.gin").exists()
     records = [json.loads(line) for line in (model_dir / metric_writers.METRICS_FILE).read_text().splitlines()]
@@ -87,8 +87,7 @@ def test_help_and_the_core_imports_no_tensorflow():
     assert "Traceback" not in result.stderr  # absl's --help exits with status 1
     assert "--gin_file" in result.stdout and "--coordinator_address" in result.stdout and "SIGTERM" in result.stdout
     script = ("import sys\n"
-              "from mt_music import checkpoints, layers, metric_writers, models, network, partitioning\n"
-              "from mt_music import synthetic_data, train, train_state, trainer\n"
+              "from mt_music import train\nfrom mt_music.data import synthetic\n"
               "print(sorted(m for m in ('tensorflow', 'seqio', 'clu.metric_writers') if m in sys.modules))")
     imported = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=ENV, capture_output=True, text=True,
                               timeout=120)

@@ -9,7 +9,8 @@ import pytest
 from model_testing import mixed_batch, tiny_model
 from train_testing import BATCH, data, global_batch, make_trainer
 
-from mt_music import decoding, flops, trainer
+from mt_music.model import decoding, flops
+from mt_music.training import trainer
 
 
 def test_published_optimizer_and_schedule():

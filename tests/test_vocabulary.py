@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mt_music import score_image
-from mt_music.lmx_vocabulary import LMX_TOKENS
+from mt_music.image import grids
+from mt_music.lmx.vocabulary import LMX_TOKENS
 from mt_music.midi import MidiEventCodec
 from mt_music.vocabulary import PAD_ID, Modality, UnifiedVocabulary, VocabularyConfig
 
@@ -78,7 +78,7 @@ def test_image_round_trip_with_sep_and_height(vocab):
     rng = np.random.default_rng(0)
     systems = [rng.integers(0, 1024, size=(3, 5, 4)), rng.integers(0, 1024, size=(2, 4, 4))]
     for for_output in (False, True):
-        native, _ = score_image.join_systems(systems, grid, for_output=for_output)
+        native, _ = grids.join_systems(systems, grid, for_output=for_output)
         frames = vocab.encode_image(native, add_eos=True)
         assert frames[-1, 0] == vocab.eos_id("image")
         decoded, repaired = vocab.decode_image(frames)
@@ -91,7 +91,7 @@ def test_image_round_trip_with_sep_and_height(vocab):
 def test_image_output_frames_pass_the_output_mask(vocab):
     grid = vocab.config.image_grid
     systems = [np.full((2, 3, 4), 7), np.full((4, 2, 4), 1023)]
-    native, _ = score_image.join_systems(systems, grid, for_output=True)
+    native, _ = grids.join_systems(systems, grid, for_output=True)
     frames = vocab.encode_image(native, add_eos=True)
     mask = vocab.logit_mask()[Modality.IMAGE]
     for frame in frames:

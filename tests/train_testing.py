@@ -8,7 +8,8 @@ import math
 import jax
 from model_testing import tiny_model
 
-from mt_music import partitioning, synthetic_data, trainer
+from mt_music.data import synthetic
+from mt_music.training import partitioning, trainer
 
 BATCH = 8
 ENCODER_LENGTH = 24
@@ -18,8 +19,8 @@ TEST_OPTIMIZER = trainer.OptimizerConfig(learning_rate=3e-3, warmup_steps=5, tot
 
 
 @functools.cache
-def data() -> synthetic_data.SyntheticTask:
-    return synthetic_data.SyntheticTask(encoder_length=ENCODER_LENGTH, decoder_length=DECODER_LENGTH, max_symbols=12)
+def data() -> synthetic.SyntheticTask:
+    return synthetic.SyntheticTask(encoder_length=ENCODER_LENGTH, decoder_length=DECODER_LENGTH, max_symbols=12)
 
 
 @functools.cache

@@ -5,10 +5,10 @@ r"""Times train steps and decoding of any gin model config on synthetic batches.
 
 Prints step time, tokens/s (a token = one K-slot frame, encoder + decoder,
 padding included — what the FLOP count covers), TFLOP/s per device and MFU
-from the analytic FLOP count (mt_music.flops), then decoding frames/s, and a
+from the analytic FLOP count (mt_music.model.flops), then decoding frames/s, and a
 final JSON line with every figure.
 
-Defaults: the published batch of 24 (DESIGN §4) with 1024 encoder and 1024
+Defaults: the published batch of 24 (docs/design.md §5.3) with 1024 encoder and 1024
 decoder frames — about 12 s of audio (86 frames/s), or an image system of
 8 token rows × 128 columns; the longest inputs (26×150 image grids, 1750 audio
 frames) cost more. Sequences are filled to full length. Decoding is timed with a
@@ -33,7 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from mt_music import flops, models, partitioning, synthetic_data, train, trainer
+from mt_music.data import synthetic
+from mt_music.model import flops, models
+from mt_music.training import launch, partitioning, trainer
 from mt_music.vocabulary import Modality
 
 flags.DEFINE_multi_string("gin_file", ["models/base.gin"], "Model gin file(s), e.g. models/tiny.gin.")
@@ -62,7 +64,7 @@ def measured_matmul_flops(size: int = 2048, repeats: int = 3) -> float:
 
 
 def build_model() -> models.EncoderDecoderModel:
-    train.parse_gin(flags.FLAGS.gin_file, flags.FLAGS.gin_bindings, [])
+    launch.parse_gin(flags.FLAGS.gin_file, flags.FLAGS.gin_bindings, [])
     return gin.query_parameter("%MODEL").scoped_configurable_fn()
 
 
@@ -70,7 +72,7 @@ def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
     FLAGS = flags.FLAGS
     mesh = partitioning.make_mesh(partitioning.MeshConfig(*(int(x) for x in FLAGS.mesh)))
     partitioner = partitioning.Partitioner(mesh)
-    data = synthetic_data.SyntheticTask(encoder_length=le, decoder_length=ld, min_symbols=10**9,
+    data = synthetic.SyntheticTask(encoder_length=le, decoder_length=ld, min_symbols=10**9,
                                         alphabet_size=64, vocabulary=model.vocabulary)
     shard, shards = partitioner.data_layout(batch_size)
     local = data.batch(0, batch_size, shard, shards)
@@ -97,7 +99,7 @@ def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
 
 
 def time_decoding(model, params, batch_size: int, le: int, length: int) -> dict[str, float]:
-    data = synthetic_data.SyntheticTask(("midi->audio",), encoder_length=le, decoder_length=length + 1,
+    data = synthetic.SyntheticTask(("midi->audio",), encoder_length=le, decoder_length=length + 1,
                                         min_symbols=10**9, alphabet_size=64, vocabulary=model.vocabulary)
     batch = {name: jnp.asarray(value) for name, value in data.batch(0, batch_size).items()
              if name in models.PREDICT_FEATURES}
@@ -156,5 +158,5 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.WARNING)
-    train.quiet_library_logs()
-    app.run(main, argv=train.rewrite_gin_args(sys.argv))
+    launch.quiet_library_logs()
+    app.run(main, argv=launch.rewrite_gin_args(sys.argv))

@@ -21,9 +21,9 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from mt_music import partitioning, train
 from mt_music.codecs import models
 from mt_music.codecs.trainer import CODEC_OPTIMIZER, CodecTrainer
+from mt_music.training import launch, partitioning
 
 flags.DEFINE_multi_string("gin_file", ["codecs/audio_tiny.gin"], "Codec gin file(s), e.g. codecs/audio_base.gin.")
 flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings NAME=VALUE; `--gin.NAME=VALUE` is the same.")
@@ -43,8 +43,8 @@ def _time(fn, steps: int) -> float:
 def main(argv: list[str]) -> None:
     del argv
     FLAGS = flags.FLAGS
-    train.quiet_library_logs()
-    train.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + ["MODEL_DIR='unused'"], [])
+    launch.quiet_library_logs()
+    launch.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + ["MODEL_DIR='unused'"], [])
     model: models.CodecModel = gin.query_parameter("%CODEC").scoped_configurable_fn()
     is_audio = model.feature == "audio"
     window = FLAGS.window or (16384 if is_audio else 256)
@@ -88,4 +88,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, argv=train.rewrite_gin_args(sys.argv))
+    app.run(main, argv=launch.rewrite_gin_args(sys.argv))

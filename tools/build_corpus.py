@@ -27,9 +27,7 @@ import pathlib
 import re
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from mt_music.corpus import build  # noqa: E402
+from mt_music.corpus import build
 
 CONFIGS = ("small", "tiny", "full")
 

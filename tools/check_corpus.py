@@ -19,9 +19,7 @@ import json
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from mt_music.corpus import build, checks  # noqa: E402
+from mt_music.corpus import build, checks
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,9 +16,7 @@ import json
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from mt_music.corpus import pieces  # noqa: E402
+from mt_music.corpus import pieces
 
 FIELDS = ("ok", "systems", "bytes", "system_audio_hours", "piece_audio_hours")
 

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import pathlib
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from mt_music.corpus import build, examples, layout, notation, performance, pieces  # noqa: E402
-from mt_music.corpus.augmentation import sample_augmentation  # noqa: E402
-from mt_music.corpus.rendering import process_renderer  # noqa: E402
-from mt_music.synthesis import available_soundfonts  # noqa: E402
+from mt_music.audio.synthesis import (
+    available_soundfonts,
+    process_renderer,
+)
+from mt_music.corpus import build, examples, layout, musicxml, performance, pieces
+from mt_music.corpus.augmentation import sample_augmentation
 
 
 def prepared_pieces(selected, seed: int):
@@ -43,7 +42,7 @@ def prepared_pieces(selected, seed: int):
         except pieces.PieceError:
             continue
         record = result.record
-        root = notation.parse(record["_musicxml"])
+        root = musicxml.parse(record["_musicxml"])
         played = performance.perform(performance.read_score(root), tempo_factor=augmentation.tempo_factor,
                                      velocity_sigma=augmentation.velocity_sigma, rng=augmentation.rng("velocity"))
         plans = [layout.SystemPlan(a, b, 0.0, 0.0, 0) for a, b in record["system_measures"]]
@@ -72,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     svgs = []
     started = time.perf_counter()
-    for _, augmentation, musicxml, _, _ in prepared:
-        svgs.append(layout.render_system_svgs(musicxml, augmentation.font, 2300.0))
+    for _, augmentation, document, _, _ in prepared:
+        svgs.append(layout.render_system_svgs(document, augmentation.font, 2300.0))
     render_seconds = time.perf_counter() - started
     started = time.perf_counter()
     for page_svgs in svgs:

@@ -5,7 +5,7 @@ r"""Decodes baked codec tokens back to PNG / WAV (to look at and listen to what 
 
 Writes `<out>/<id>.shift<S>.png` / `.wav` for the first `--limit` records (shift
 variant `--shift`, default 0 = unshifted). Model outputs decode the same way with
-`mt_music.codecs.tokens.codes_to_png` / `codes_to_wav`.
+`mt_music.codecs.tokenizer.codes_to_png` / `codes_to_wav`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 
 from tqdm import tqdm
 
-from mt_music.codecs import tokens
+from mt_music.codecs import tokenizer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.image_codec or args.audio_codec):
         parser.error("give --image-codec and/or --audio-codec")
 
-    from mt_music.codecs import token_records  # TensorFlow
+    from mt_music.data import token_records  # TensorFlow
 
     try:
-        image_codec = tokens.load_codec(args.image_codec) if args.image_codec else None
-        audio_codec = tokens.load_codec(args.audio_codec) if args.audio_codec else None
+        image_codec = tokenizer.load_codec(args.image_codec) if args.image_codec else None
+        audio_codec = tokenizer.load_codec(args.audio_codec) if args.audio_codec else None
         records = token_records.read(args.records)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.limit and count >= args.limit:
             break
         stem = record["id"].replace("/", "_")
-        for codec, key, suffix, to_bytes in ((image_codec, "image_codes", "png", tokens.codes_to_png),
-                                             (audio_codec, "audio_codes", "wav", tokens.codes_to_wav)):
+        for codec, key, suffix, to_bytes in ((image_codec, "image_codes", "png", tokenizer.codes_to_png),
+                                             (audio_codec, "audio_codes", "wav", tokenizer.codes_to_wav)):
             codes = record[key]
             if codec is None or codes.size == 0:
                 continue

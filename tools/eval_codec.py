@@ -19,39 +19,10 @@ import json
 import sys
 import time
 
-import numpy as np
 from tqdm import tqdm
 
-from mt_music import score_image
-from mt_music.codecs import data as codec_data
-from mt_music.codecs import evaluation, tokens
-
-
-def evaluate_image(codec: tokens.TrainedCodec, image: np.ndarray) -> dict[str, float]:
-    content = score_image.to_model_range(image.astype(np.float32))
-    padded = score_image.pad_to_multiple(content, fill=1.0)
-    decoded = codec.decode_image(codec.encode_image(padded))[: content.shape[0], : content.shape[1]]
-    return {"pixel_mae": evaluation.mean_absolute_pixel_error(content, decoded),
-            "ink_recall": evaluation.ink_recall(content, decoded),
-            "ink_precision": evaluation.ink_precision(content, decoded)}
-
-
-def evaluate_audio(codec: tokens.TrainedCodec, waveform: np.ndarray, notes, transcribe: bool) -> dict[str, float]:
-    decoded = codec.decode_audio(codec.encode_audio(waveform))[: len(waveform)]
-    result = {"mel_distance": evaluation.multi_scale_mel_distance(waveform, decoded, codec.sample_rate),
-              "si_sdr_db": evaluation.si_sdr(waveform, decoded)}
-    if transcribe and notes:
-        result["onset_f1_original"] = evaluation.transcription_onset_f1(waveform, codec.sample_rate, notes).f1
-        result["onset_f1_decoded"] = evaluation.transcription_onset_f1(decoded, codec.sample_rate, notes).f1
-    return result
-
-
-def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
-    names = sorted({name for row in rows for name in row})
-    means = {name: float(np.mean([row[name] for row in rows if name in row])) for name in names}
-    if "onset_f1_original" in means:  # transcribability: decoded F1 relative to the original's
-        means["transcribability"] = means["onset_f1_decoded"] / max(means["onset_f1_original"], 1e-9)
-    return means
+from mt_music.codecs import evaluation, tokenizer
+from mt_music.data import codec_windows as codec_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
               f"missing): transcribability skipped. Install: {evaluation.BASIC_PITCH_INSTALL}", file=sys.stderr)
         transcribe = False
     try:
-        codecs = {kind: tokens.load_codec(path) for kind, path in (("image", args.image_codec),
+        codecs = {kind: tokenizer.load_codec(path) for kind, path in (("image", args.image_codec),
                                                                    ("audio", args.audio_codec)) if path}
         for kind, codec in codecs.items():
             if codec.kind != kind:
@@ -91,12 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict[str, float]]] = {kind: [] for kind in codecs}
     for example in tqdm(examples, desc=f"evaluate {args.corpus}/{args.split}", disable=args.no_progress):
         if "image" in codecs:
-            rows["image"].append(evaluate_image(codecs["image"], example["image"][..., 0]))
+            rows["image"].append(evaluation.image_round_trip(codecs["image"], example["image"][..., 0]))
         if "audio" in codecs:
             waveform = tfds_builder.decode_audio(example["audio_flac"])
-            rows["audio"].append(evaluate_audio(codecs["audio"], waveform, tfds_builder.notes_of(example), transcribe))
+            rows["audio"].append(evaluation.audio_round_trip(codecs["audio"], waveform, tfds_builder.notes_of(example), transcribe))
     results = {kind: {"codec": getattr(args, f"{kind}_codec"), "step": codecs[kind].step, "systems": len(kind_rows),
-                      "mean": summarize(kind_rows), "per_system": kind_rows} for kind, kind_rows in rows.items()}
+                      "mean": evaluation.mean_metrics(kind_rows), "per_system": kind_rows} for kind, kind_rows in rows.items()}
     for kind, result in results.items():
         print(f"{kind} codec {result['codec']} (step {result['step']}), {result['systems']} systems "
               f"of {args.corpus}/{args.split}:")

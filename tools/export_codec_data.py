@@ -7,9 +7,9 @@ Accelerator hosts often have no TensorFlow (nor the music libraries); codec trai
 there reads the file instead of the TFDS corpus:
 
     python -m mt_music.codecs.train --gin_file=codecs/audio_base.gin --gin.MODEL_DIR="'runs/audio'" \
-        --gin.data.AudioClips.waveforms="@data.load_audio()" --gin.data.load_audio.path="'codec_train.npz'" \
-        --gin.eval/data.AudioClips.waveforms="@eval/data.load_audio()" \
-        --gin.eval/data.load_audio.path="'codec_val.npz'"
+        --gin.codec_windows.AudioClips.waveforms="@codec_windows.load_audio()" --gin.codec_windows.load_audio.path="'codec_train.npz'" \
+        --gin.eval/codec_windows.AudioClips.waveforms="@eval/codec_windows.load_audio()" \
+        --gin.eval/codec_windows.load_audio.path="'codec_val.npz'"
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 
-from mt_music.codecs import data as codec_data
+from mt_music.data import codec_windows as codec_data
 
 
 def main(argv: list[str] | None = None) -> int:

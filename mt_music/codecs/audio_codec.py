@@ -1,7 +1,7 @@
 """DAC-style audio codec (Kumar et al. 2023): a convolutional encoder, a residual VQ, a mirrored decoder.
 
 Defaults are the published 44.1 kHz model (hop 512 → 86.13 frames/s), retrained with 4 × 1024
-codes (DESIGN §3.4). The architecture facts that matter for quality are kept: weight-normalised
+codes (docs/design.md §3.4). The architecture facts that matter for quality are kept: weight-normalised
 convolutions everywhere (DAC trains without other normalisation), Snake activations (a periodic
 inductive bias for audio), dilated residual units (1, 3, 9) and strided down/up-sampling with kernel
 2·stride. Padding is chosen so that T samples → T/hop frames → T samples exactly.

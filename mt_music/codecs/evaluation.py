@@ -14,12 +14,17 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.signal
 
-from mt_music.midi_metrics import F1Score, note_f1
-from mt_music.midi_notes import Note
+from mt_music.image import pixels, preprocessing
+from mt_music.midi.metrics import F1Score, note_f1
+from mt_music.midi.notes import Note
+
+if TYPE_CHECKING:
+    from mt_music.codecs import tokenizer
 
 # DAC's multi-scale mel loss: one mel resolution per STFT window length, hop = window / 4.
 MEL_WINDOW_LENGTHS = (32, 64, 128, 256, 512, 1024, 2048)
@@ -204,8 +209,41 @@ def transcription_onset_f1(audio, sample_rate: int, reference_notes: Sequence[No
     """Onset F1 (mir_eval, 50 ms) of basic-pitch's notes against the notes the audio should hold.
 
     Drums are dropped from the reference (basic-pitch transcribes pitched notes only); instruments
-    are pooled. On FluidSynth renders of the corpus basic-pitch alone scores ≈ 0.8 (DESIGN §6), so
+    are pooled. On FluidSynth renders of the corpus basic-pitch alone scores ≈ 0.8 (docs/design.md §8), so
     compare a codec's figure with the same transcriber on the uncompressed audio.
     """
     estimate = (transcriber or default_transcriber())(audio, sample_rate)
     return note_f1([note for note in reference_notes if not note.is_drum], estimate, with_offsets=False)
+
+
+# ------------------------------------------------------------------ trained codecs on whole examples
+
+
+def image_round_trip(codec: tokenizer.TrainedCodec, image: np.ndarray) -> dict[str, float]:
+    """Encode → decode one stored system image (0..255); compared on the unpadded content."""
+    content = pixels.to_model_range(image.astype(np.float32))
+    padded = preprocessing.pad_to_multiple(content, fill=1.0)
+    decoded = codec.decode_image(codec.encode_image(padded))[: content.shape[0], : content.shape[1]]
+    return {"pixel_mae": mean_absolute_pixel_error(content, decoded),
+            "ink_recall": ink_recall(content, decoded),
+            "ink_precision": ink_precision(content, decoded)}
+
+
+def audio_round_trip(codec: tokenizer.TrainedCodec, waveform: np.ndarray, notes, transcribe: bool) -> dict[str, float]:
+    """Encode → decode one performance; with `transcribe`, basic-pitch onset F1 on both against `notes`."""
+    decoded = codec.decode_audio(codec.encode_audio(waveform))[: len(waveform)]
+    result = {"mel_distance": multi_scale_mel_distance(waveform, decoded, codec.sample_rate),
+              "si_sdr_db": si_sdr(waveform, decoded)}
+    if transcribe and notes:
+        result["onset_f1_original"] = transcription_onset_f1(waveform, codec.sample_rate, notes).f1
+        result["onset_f1_decoded"] = transcription_onset_f1(decoded, codec.sample_rate, notes).f1
+    return result
+
+
+def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Means over examples, plus transcribability (decoded onset F1 relative to the original's)."""
+    names = sorted({name for row in rows for name in row})
+    means = {name: float(np.mean([row[name] for row in rows if name in row])) for name in names}
+    if "onset_f1_original" in means:  # transcribability: decoded F1 relative to the original's
+        means["transcribability"] = means["onset_f1_decoded"] / max(means["onset_f1_original"], 1e-9)
+    return means

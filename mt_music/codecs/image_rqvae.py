@@ -1,4 +1,4 @@
-"""Image RQ-VAE (DESIGN §3.3): a VQGAN-style conv autoencoder around a residual vector quantizer.
+"""Image RQ-VAE (docs/design.md §3.3): a VQGAN-style conv autoencoder around a residual vector quantizer.
 
 A score system [B, H, W, 1] in [-1, 1] (white = +1) becomes a grid of codes [B, H/16, W/16, K]: one
 token per 16×16 px patch, K = 4 codes from unshared codebooks. There is no attention (the published
@@ -155,7 +155,7 @@ class ImageRQVAE(nn.Module):
             raise ValueError(f"ImageRQVAE takes grayscale images [B, H, W, 1], got shape {shape}")
         if shape[1] % factor or shape[2] % factor:
             raise ValueError(f"ImageRQVAE needs H and W to be multiples of {factor} (pad white, as "
-                             f"score_image does), got {shape[1]}×{shape[2]}")
+                             f"image preprocessing does), got {shape[1]}×{shape[2]}")
         return self.pre_quant(self.encoder(images)).astype(jnp.float32)
 
     def _reconstruct(self, quantized: Array) -> Array:

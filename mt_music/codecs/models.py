@@ -234,9 +234,3 @@ def model_from_spec(spec: dict[str, Any]) -> CodecModel:
                                _from_dict(AudioLossConfig, spec["loss"]), spec["adversarial"],
                                _from_dict(discriminators.DiscriminatorConfig, spec["discriminator"]))
     raise ValueError(f"unknown codec kind {spec['kind']!r} (expected 'image' or 'audio')")
-
-
-def check_finite(tree: Any) -> Array:
-    """True when every leaf of `tree` is finite (the NaN guard of the train step)."""
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)

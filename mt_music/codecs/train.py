@@ -1,40 +1,38 @@
 r"""Trains a codec: `python -m mt_music.codecs.train --gin_file=codecs/image_tiny.gin [--gin.NAME=VALUE …]`.
 
-The same launch machinery as the translation model (`mt_music.train`): gin files
+The same launch machinery as the translation model (`mt_music.training.launch`): gin files
 and bindings, a (data, fsdp, model) mesh, multi-host flags, orbax checkpoints with
 resume and SIGTERM save, metrics.jsonl (+ TensorBoard where TensorFlow exists).
 Codec run files live in gin/codecs/: image_{tiny,base}.gin, audio_{tiny,base}.gin.
 
     python -m mt_music.codecs.train --gin_file=codecs/image_tiny.gin --gin.MODEL_DIR="'/tmp/image_codec'"
     python -m mt_music.codecs.train --gin_file=codecs/audio_base.gin --gin.MODEL_DIR="'/tmp/dac'" \
-        --gin.data.directory_audio.directory="'/data/recordings'" \
-        --gin.train.train.data_source="@data.AudioClips()" \
-        --gin.data.AudioClips.waveforms="@data.directory_audio()"
+        --gin.codec_windows.directory_audio.directory="'/data/recordings'" \
+        --gin.train.train.data_source="@codec_windows.AudioClips()" \
+        --gin.codec_windows.AudioClips.waveforms="@codec_windows.directory_audio()"
 
 Every `summary_every` steps a fixed held-out batch is reconstructed: its metrics
 go to `eval/…` and the originals and reconstructions to TensorBoard (images /
 audio) and `MODEL_DIR/samples/`. MODEL_DIR also receives `codec.json`, the model
-spec that `mt_music.codecs.tokens.load_codec` rebuilds the codec from.
+spec that `mt_music.codecs.tokenizer.load_codec` rebuilds the codec from.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-import sys
 import time
 from typing import Any
 
-import gin
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import logging
 
-from mt_music import metric_writers, partitioning, trainer
-from mt_music import train as translation_train
-from mt_music.codecs import data as codec_data
 from mt_music.codecs import models
 from mt_music.codecs.trainer import CODEC_OPTIMIZER, CodecTrainer, CodecTrainState
+from mt_music.data import codec_windows as codec_data
+from mt_music.training import launch, partitioning, trainer
 
 CODEC_SPEC = "codec.json"
 
@@ -81,10 +79,10 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
           checkpoint_every: int = 1000, keep_checkpoints: int | None = 3, async_checkpoints: bool = True,
           tensorboard: bool = True, stop_check_every: int = 10) -> CodecTrainState:
     """Trains (or resumes) a codec up to `num_steps` steps of global batch `batch_size`; returns the state."""
-    run = translation_train.start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh,
-                                      tensorboard=tensorboard, checkpoint_every=checkpoint_every,
-                                      keep_checkpoints=keep_checkpoints, async_checkpoints=async_checkpoints)
-    translation_train._write_text(os.path.join(model_dir, CODEC_SPEC), json.dumps(model.to_spec(), indent=1))
+    run = launch.start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh, tensorboard=tensorboard,
+                           checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
+                           async_checkpoints=async_checkpoints)
+    launch.write_text(os.path.join(model_dir, CODEC_SPEC), json.dumps(model.to_spec(), indent=1))
     partitioner, writer, checkpointer, start_step = run.partitioner, run.writer, run.checkpointer, run.start_step
     model.check_batch(run.first_batch)
     batch_shapes = run.batch_shapes
@@ -92,8 +90,7 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
                                  adversarial_start_step=adversarial_start_step)
     state = (checkpointer.restore(codec_trainer.abstract_state, start_step) if start_step
              else codec_trainer.create_state(seed))
-    num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
-    num_disc_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.disc_params))
+    num_params, num_disc_params = trainer.count_parameters(state.params), trainer.count_parameters(state.disc_params)
     logging.info("codec: %d parameters (+ %d discriminator); starting at step %d of %d", num_params,
                  num_disc_params, start_step, num_steps)
     writer.write_hparams({"batch_size": batch_size, "num_steps": num_steps, "num_params": num_params,
@@ -101,7 +98,7 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
 
     summary_batch = None
     if eval_source is not None:
-        ways = int(np.prod([partitioner.mesh.shape[a] for a in partitioning.BATCH_AXES]))
+        ways = partitioner.batch_ways
         examples = -(-max(summary_examples, 1) // ways) * ways  # whole rows per data-parallel device
         local = eval_source.batch(0, examples, *partitioner.data_layout(examples))
         summary_batch = codec_trainer.global_batch(local, examples)
@@ -116,7 +113,7 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
         if first or step % log_every == 0 or step % summary_every == 0:
             clock["previous"] = (step, time.perf_counter())
 
-    state = translation_train.run_loop(
+    state = launch.run_loop(
         lambda state, batch: codec_trainer.train_step(state, codec_trainer.global_batch(batch, batch_size)),
         run.batches, state, start_step=start_step, num_steps=num_steps,
         checkpointer=checkpointer, model_dir=model_dir, after_step=after_step, stop_check_every=stop_check_every)
@@ -126,28 +123,9 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    FLAGS = flags.FLAGS
-    translation_train.quiet_library_logs()
-    metric_writers.hide_accelerators_from_tensorflow()
-    partitioning.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
-                                        auto=FLAGS.multihost_auto)
-    if not FLAGS.gin_file:
-        raise app.UsageError("give at least one --gin_file (e.g. codecs/image_tiny.gin); see --help")
-    translation_train.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
-    from mt_music.codecs import train as train_module  # gin configured this module, not __main__
-
-    try:
-        gin.get_configurable(train_module.train)()
-    except (codec_data.DataError, models.BatchShapeError) as error:  # bad data or windows: no traceback
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    logging.info("done")
+    launch.main(argv, lambda: importlib.import_module("mt_music.codecs.train").train,
+                example_gin_file="codecs/image_tiny.gin", user_errors=(codec_data.DataError, models.BatchShapeError))
 
 
 if __name__ == "__main__":
-    translation_train._define_flags()
-    flags.adopt_module_key_flags(translation_train)  # --help lists --gin_file & co.
-    app.run(main, argv=translation_train.rewrite_gin_args(sys.argv))
+    launch.run(main)

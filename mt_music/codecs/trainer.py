@@ -18,6 +18,7 @@ Codecs train data-parallel: the batch is split over (data, fsdp); parameters
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mt_music import partitioning, trainer
 from mt_music.codecs import models, quantizer
+from mt_music.training import partitioning, trainer
 
 Array = jax.Array
 
@@ -71,7 +72,7 @@ class CodecTrainer:
         self.disc_tx = trainer.make_optimizer(discriminator_optimizer or optimizer)
         self.schedule = trainer.learning_rate_schedule(optimizer)
         self.adversarial_start_step = adversarial_start_step
-        ways = int(np.prod([partitioner.mesh.shape[a] for a in partitioning.BATCH_AXES]))
+        ways = partitioner.batch_ways
         self._init_batch = {name: jax.ShapeDtypeStruct((ways,) + tuple(shape)[1:], jnp.float32)
                             for name, shape in batch_shapes.items()}
         self.abstract_state = partitioner.abstract(self._init_fn, jax.random.PRNGKey(0))
@@ -133,10 +134,8 @@ class CodecTrainer:
             metrics.update(disc_metrics, **{"train/disc_grad_norm": disc_grad_norm})
 
         params, quantizer_state, restarted = quantizer.restart_dead_codes(params, quantizer_state, restart_rng)
-        finite &= models.check_finite(quantizer_state)
-
-        def keep(new, old):
-            return jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+        finite &= trainer.all_finite(quantizer_state)
+        keep = functools.partial(trainer.keep_if, finite)
 
         skipped_steps = state.skipped_steps + (~finite).astype(jnp.int32)
         metrics.update({"train/grad_norm": grad_norm, "train/learning_rate": self.schedule(state.updates_applied),

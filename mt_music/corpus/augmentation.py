@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 
-from mt_music.engraving import MUSIC_FONTS
+from mt_music.image.engraving import MUSIC_FONTS
 
 DEFAULT_FONT = "Leipzig"
 TRANSPOSE_SEMITONES = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6)

@@ -279,7 +279,7 @@ class BuildResult:
 
 
 def work_items(spec: CorpusSpec, out_dir: pathlib.Path) -> list[WorkItem]:
-    from mt_music.synthesis import available_soundfonts
+    from mt_music.audio.synthesis import available_soundfonts
 
     soundfonts = tuple(available_soundfonts())
     return [WorkItem(piece, variant, spec.seed, soundfonts, spec.settings, spec.max_seconds_per_piece, str(out_dir))

@@ -26,10 +26,12 @@ from fractions import Fraction
 import numpy as np
 from PIL import Image
 
-from mt_music import audio, lmx, score_image
-from mt_music.corpus import notation
-from mt_music.corpus.examples import RELEASE_TAIL_SECONDS, notes_from_columns
-from mt_music.corpus.rendering import decode_flac
+from mt_music import audio, lmx
+from mt_music.audio.io import decode_flac
+from mt_music.audio.synthesis import RELEASE_TAIL_SECONDS
+from mt_music.corpus import musicxml, notation
+from mt_music.corpus.examples import notes_from_columns
+from mt_music.image import preprocessing, staves
 
 CHECKS = ("lmx_source", "lmx_notes", "notes_in_span", "audio_length", "staff_height", "staves", "piece")
 
@@ -107,7 +109,7 @@ def check_system(root, system: dict, report: CheckReport, tail: float = RELEASE_
     # system is given the one in force, as a reader of the page would know it
     result = lmx.delinearize(tokens, time_signature=notation.time_signature_before(root, first))
     expected = notation.measure_notes(root, first, stop)
-    got = notation.measure_notes(notation.parse(result.musicxml))
+    got = notation.measure_notes(musicxml.parse(result.musicxml))
     missing, extra = _unmatched(expected, got)
     report.add(example_id, "lmx_notes", not missing and not extra and not result.problems,
                f"{len(missing)} missing, {len(extra)} extra, problems {result.problems[:2]}; "
@@ -127,13 +129,13 @@ def check_system(root, system: dict, report: CheckReport, tail: float = RELEASE_
 
     with Image.open(io.BytesIO(system["_png"])) as image:
         gray = np.asarray(image.convert("L"))
-    staves = score_image.detect_staves(gray)
-    height = float(np.mean([s.height for s in staves])) if staves else float("nan")
+    found = staves.detect_staves(gray)
+    height = float(np.mean([s.height for s in found])) if found else float("nan")
     report.staff_heights.append(height)
-    report.add(example_id, "staff_height", bool(staves) and abs(height - score_image.TARGET_STAFF_HEIGHT) <= 1.0,
+    report.add(example_id, "staff_height", bool(found) and abs(height - preprocessing.TARGET_STAFF_HEIGHT) <= 1.0,
                f"{height:.2f} px")
     declared = lmx_staff_count(tokens)
-    report.add(example_id, "staves", len(staves) == declared, f"{len(staves)} detected, LMX says {declared}")
+    report.add(example_id, "staves", len(found) == declared, f"{len(found)} detected, LMX says {declared}")
 
 
 def check_piece(record: dict, systems: list[dict], report: CheckReport, tail: float = RELEASE_TAIL_SECONDS) -> None:
@@ -161,7 +163,7 @@ def check_shard(path: pathlib.Path | str) -> CheckReport:
 
     record, systems = read_shard(pathlib.Path(path))
     report = CheckReport()
-    root = notation.parse(record["_musicxml"])
+    root = musicxml.parse(record["_musicxml"])
     for system in systems:
         report.examples += 1
         check_system(root, system, report)

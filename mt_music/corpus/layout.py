@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from PIL import Image
 
-from mt_music import engraving
+from mt_music.image import engraving
 
 CORPUS_SCALE = 25  # verovio staff height = 0.72 × scale px → 18 px
 MAX_IMAGE_WIDTH = 150 * 16  # px: 150 token columns

@@ -23,33 +23,22 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from fractions import Fraction
 
-from mt_music.corpus.performance import _STEP_SEMITONES, part_of, read_score
+from mt_music.corpus.musicxml import measures, part_of
+from mt_music.corpus.performance import read_score
+from mt_music.lmx.vocabulary import key_signature_alter
 
 ACCIDENTAL_FOR_ALTER = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
 ALTER_FOR_ACCIDENTAL = {"flat-flat": -2, "flat": -1, "natural": 0, "sharp": 1, "double-sharp": 2,
                         "natural-sharp": 1, "natural-flat": -1}
-_FLAT_ORDER = "BEADGCF"
 _JUMP_WORDS = re.compile(r"\b(d\.?\s*[cs]\.?|da\s+capo|dal\s+segno|fine|coda|segno|to\s+coda)\b", re.I)
 
 
-def parse(xml: bytes | str) -> ET.Element:
-    root = ET.fromstring(xml if isinstance(xml, bytes) else xml.encode("utf-8"))
-    if root.tag != "score-partwise":
-        raise ValueError(f"expected score-partwise MusicXML, got <{root.tag}>")
-    return root
 
 
-def to_bytes(root: ET.Element) -> bytes:
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
 
-def measures(root: ET.Element) -> list[ET.Element]:
-    return part_of(root).findall("measure")
 
 
-def staff_count(root: ET.Element) -> int:
-    counts = [int(e.text) for e in part_of(root).iter("staves") if e.text and e.text.strip().isdigit()]
-    return max(counts) if counts else 1
 
 
 def clean(root: ET.Element) -> ET.Element:
@@ -220,12 +209,6 @@ def renumber_measures(root: ET.Element) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def key_alter(fifths: int, step: str) -> int:
-    if fifths > 0:
-        return 1 if step in _FLAT_ORDER[::-1][:fifths] else 0
-    if fifths < 0:
-        return -1 if step in _FLAT_ORDER[:-fifths] else 0
-    return 0
 
 
 def respell_accidentals(root: ET.Element, system_starts: list[int]) -> int:
@@ -293,7 +276,7 @@ def _decide_accidental(note, where, onset, alter, ties, printed, tied_from, fift
         expected = tied_from[where]
     else:
         carried = [a for when, a in printed.get(where, []) if when <= onset]
-        expected = carried[-1] if carried else key_alter(fifths, where[1])
+        expected = carried[-1] if carried else key_signature_alter(fifths, where[1])
     if alter == expected and not force:
         if existing is None:
             return 0
@@ -356,7 +339,3 @@ def time_signature_before(root: ET.Element, measure_index: int) -> tuple[int, in
             except (AttributeError, ValueError):
                 pass
     return current
-
-
-def pitch_class(step: str, alter: int) -> int:
-    return (_STEP_SEMITONES[step] + alter) % 12

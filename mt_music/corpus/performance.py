@@ -19,9 +19,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from mt_music.corpus import musicxml
 from mt_music.midi import Note
 
-_STEP_SEMITONES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 DYNAMIC_VELOCITY = {"pppp": 24, "ppp": 32, "pp": 42, "p": 54, "mp": 66, "mf": 78, "f": 90, "ff": 102,
                     "fff": 112, "ffff": 120, "sf": 100, "sfz": 100, "fz": 100, "fp": 90, "rfz": 100}
 DEFAULT_VELOCITY = 78  # mezzo-forte
@@ -76,21 +76,10 @@ def default_tempo(time_signature: tuple[int, int] | None) -> float:
     return 96.0
 
 
-def _text(element: ET.Element | None, path: str, default: str | None = None) -> str | None:
-    found = element.find(path) if element is not None else None
-    return found.text.strip() if found is not None and found.text else default
 
 
-def part_of(root: ET.Element) -> ET.Element:
-    parts = root.findall("part")
-    if len(parts) != 1:
-        raise ValueError(f"expected one <part>, found {len(parts)}")
-    return parts[0]
 
 
-def _duration(element: ET.Element) -> int:
-    text = element.findtext("duration")
-    return int(float(text)) if text and text.strip() else 0
 
 
 def read_score(root: ET.Element) -> ScoreTiming:
@@ -99,7 +88,7 @@ def read_score(root: ET.Element) -> ScoreTiming:
     Positions inside a measure are integers in the current <divisions>; they become quarters
     (Fractions) only once per note and per measure, which keeps long pieces fast.
     """
-    part = part_of(root)
+    part = musicxml.part_of(root)
     divisions = 1
     velocity = DEFAULT_VELOCITY
     time_signature: tuple[int, int] | None = None
@@ -132,9 +121,9 @@ def read_score(root: ET.Element) -> ScoreTiming:
                     if first_time_signature is None:
                         first_time_signature = time_signature
             elif tag == "backup":
-                position = max(position - _duration(element), -int(base * divisions))
+                position = max(position - musicxml.duration(element), -int(base * divisions))
             elif tag == "forward":
-                position += _duration(element)
+                position += musicxml.duration(element)
                 longest = max(longest, position)
             elif tag in ("direction", "sound"):
                 sounds = [element] if tag == "sound" else element.findall("sound")
@@ -158,7 +147,7 @@ def read_score(root: ET.Element) -> ScoreTiming:
             elif tag == "note":
                 grace = element.find("grace") is not None
                 chord = element.find("chord") is not None
-                duration = 0 if grace else _duration(element)
+                duration = 0 if grace else musicxml.duration(element)
                 onset = last_onset if chord else position
                 if not chord:
                     last_onset = position
@@ -172,7 +161,7 @@ def read_score(root: ET.Element) -> ScoreTiming:
                     measure=index,
                     onset=start + base + Fraction(onset, divisions),
                     duration=Fraction(duration, divisions),
-                    pitch=_midi_pitch(pitch_element),
+                    pitch=musicxml.midi_pitch(pitch_element),
                     staff=(element.findtext("staff") or "1").strip(),
                     voice=(element.findtext("voice") or "1").strip(),
                     grace=grace,
@@ -193,11 +182,6 @@ def _clamp_velocity(value: int) -> int:
     return max(1, min(127, int(value)))
 
 
-def _midi_pitch(pitch: ET.Element) -> int:
-    step = _text(pitch, "step", "C")
-    octave = int(_text(pitch, "octave", "4"))
-    alter = float(_text(pitch, "alter", "0"))
-    return 12 * (octave + 1) + _STEP_SEMITONES[step] + round(alter)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -210,7 +210,7 @@ def piece_example(record: dict) -> dict:
 
 def decode_audio(flac: bytes | np.bytes_) -> np.ndarray:
     """Mono float32 waveform at 44.1 kHz of an example's `audio_flac`."""
-    from mt_music.corpus.rendering import decode_flac
+    from mt_music.audio.io import decode_flac
 
     waveform, _ = decode_flac(bytes(flac))
     return waveform

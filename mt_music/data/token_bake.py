@@ -1,0 +1,147 @@
+"""Bakes codec tokens: trained codecs over a corpus or a folder → token records (TFRecord), resumable per shard.
+
+Every example is encoded with all shift variants (the 8×4 one-pixel image shifts, the 9 audio
+offsets −20…+20 samples); `tools/bake_codec_tokens.py` is the command line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pathlib
+
+import numpy as np
+from tqdm import tqdm
+
+from mt_music.codecs import tokenizer
+from mt_music.data import codec_windows as codec_data
+from mt_music.image import pixels, preprocessing
+
+AUDIO_SHIFTS = tuple(range(-20, 21, 5))
+
+
+def shift_audio(waveform: np.ndarray, offset: int) -> np.ndarray:
+    """The waveform delayed by `offset` samples (a negative offset drops its first samples)."""
+    return np.concatenate([np.zeros(offset, np.float32), waveform]) if offset >= 0 else waveform[-offset:]
+
+
+# ------------------------------------------------------------------ sources
+
+
+def corpus_examples(config: str, split: str, data_dir: str | None):
+    """(id, image uint8 [H, W] | None, waveform | None, passthrough dict) per corpus system."""
+    from mt_music.corpus import tfds_builder
+
+    for example in codec_data.corpus_examples(config, split, data_dir, None):
+        example_id = example["id"].decode()
+        notes = {field: np.asarray(example["notes"][field]) for field in example["notes"]}
+        yield (example_id, example["image"][..., 0], tfds_builder.decode_audio(example["audio_flac"]),
+               {"lmx": example["lmx"].decode(), "notes": notes, "metadata": example["metadata"].decode()})
+
+
+def corpus_size(config: str, split: str, data_dir: str | None) -> int:
+    from mt_music.corpus import build, tfds_builder
+
+    builder = tfds_builder.builder(config, data_dir or str(build.default_data_dir()))
+    return builder.info.splits[split].num_examples
+
+
+def directory_files(images_dir: str | None, audio_dir: str | None) -> list[tuple[str, pathlib.Path, str]]:
+    """(kind, file, its directory) for every image / audio file to bake, listed once."""
+    files = []
+    if images_dir:
+        files += [("image", path, images_dir) for path in codec_data.list_files(images_dir, codec_data.IMAGE_SUFFIXES)]
+    if audio_dir:
+        files += [("audio", path, audio_dir) for path in codec_data.list_files(audio_dir, codec_data.AUDIO_SUFFIXES)]
+    return files
+
+
+def directory_examples(files: list[tuple[str, pathlib.Path, str]]):
+    """(relative path, image | None, waveform | None, {}) per file; unreadable files are skipped with a note."""
+    from mt_music import audio
+
+    for kind, path, root in files:
+        name = str(path.relative_to(root))
+        try:
+            if kind == "image":
+                gray = pixels.whiten_background(pixels.load_grayscale(path))
+                yield name, np.round(gray).astype(np.uint8), None, {}
+            else:
+                yield name, None, audio.load_audio(path), {}
+        except (OSError, ValueError, audio.AudioError) as error:
+            tqdm.write(f"skipping {path}: {error}")
+
+
+# ------------------------------------------------------------------ baking
+
+
+class Baker:
+    """Encodes examples with every shift variant and serializes them (token_records format)."""
+
+    def __init__(self, image_codec: tokenizer.TrainedCodec | None, audio_codec: tokenizer.TrainedCodec | None,
+                 shifts: bool = True):
+        self.image_codec, self.audio_codec = image_codec, audio_codec
+        self.image_shifts = preprocessing.shift_augmentations() if shifts else [(0, 0)]
+        self.audio_shifts = AUDIO_SHIFTS if shifts else (0,)
+
+    def image_codes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([S, rows, cols, K] codes, [S, 2] grid shapes). Each variant is encoded at its own ×16 size
+        (a shift can add a row or column); smaller grids are filled with token_records.PAD_CODE."""
+        from mt_music.data import token_records
+
+        content = pixels.to_model_range(image.astype(np.float32))
+        variants = [preprocessing.shifted_padded_image(content, dx, dy) for dx, dy in self.image_shifts]
+        codes = self.image_codec.encode_images(variants)
+        grids = np.asarray([c.shape[:2] for c in codes], np.int64)
+        stacked = np.full((len(codes), *grids.max(axis=0), codes[0].shape[-1]), token_records.PAD_CODE, np.int64)
+        for i, c in enumerate(codes):
+            stacked[i, : c.shape[0], : c.shape[1]] = c
+        return stacked, grids
+
+    def audio_codes(self, waveform: np.ndarray) -> np.ndarray:
+        """[S, frames, K]; all variants cut or padded to the unshifted length."""
+        variants = [shift_audio(waveform, offset)[: len(waveform)] for offset in self.audio_shifts]
+        variants = [np.pad(v, (0, len(waveform) - len(v))) for v in variants]
+        return np.stack(self.audio_codec.encode_audios(variants))
+
+    def record(self, example_id: str, image, waveform, passthrough: dict) -> bytes:
+        from mt_music.data import token_records
+
+        kwargs = dict(passthrough)
+        if self.image_codec is not None and image is not None:
+            codes, grids = self.image_codes(image)
+            kwargs.update(image_codes=codes, image_grids=grids, image_shifts=self.image_shifts)
+        if self.audio_codec is not None and waveform is not None:
+            kwargs.update(audio_codes=self.audio_codes(waveform), audio_shifts=self.audio_shifts)
+        return token_records.serialize(example_id, **kwargs)
+
+
+def bake_split(baker: Baker, examples, total: int, out_dir: pathlib.Path, examples_per_shard: int,
+               progress: bool, description: str) -> dict:
+    """Writes shards of `examples_per_shard` records; existing shards are skipped (resume)."""
+    import tensorflow as tf
+
+    from mt_music.data import token_records
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = skipped = 0
+    bar = tqdm(total=total, desc=description, unit="ex", disable=not progress)
+    for index in itertools.count():
+        chunk = list(itertools.islice(examples, examples_per_shard))
+        if not chunk:
+            break
+        path = out_dir / token_records.FILE_PATTERN.format(index=index)
+        if path.exists():
+            skipped += len(chunk)
+        else:
+            tmp = path.with_suffix(".tmp")
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                for example in chunk:
+                    writer.write(baker.record(*example))
+                    bar.update(1)
+            os.replace(tmp, path)
+            written += len(chunk)
+            continue
+        bar.update(len(chunk))
+    bar.close()
+    return {"examples_written": written, "examples_skipped_existing": skipped}

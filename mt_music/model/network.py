@@ -1,0 +1,306 @@
+"""The encoder–decoder Transformer over K-slot frames (docs/design.md §4).
+
+One token table embeds every modality: a frame's embedding is the SUM of its
+non-PAD slot embeddings. Positions come from ONE learned table split into index
+ranges — an x range per modality (LMX, MIDI, image columns, audio frames) and an
+image-row range for y — and a position embeds as E[x] + E[y] (y = 0 adds nothing).
+Out-of-range positions are clipped to the last index of their range, so over-long
+inputs degrade instead of failing. A learned target-modality vector is added to
+every encoder position so one encoder serves all directions.
+
+The RVQ sub-decoder turns each decoder state h_t into K slot predictions with one
+causal layer over the slots: slot 0 sees h_t, slot k sees h_t + emb(token_{t,k-1}).
+Its output projection is NOT tied to the input table: the input rows are summed
+over slots (and may be initialised from codec codebooks) while the output is a
+per-slot classifier, and untied projections are what T5 v1.1 found better; the
+cost is V·D parameters (~10 M of the ~0.39 B in `base`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mt_music.model import layers
+from mt_music.vocabulary import Modality, UnifiedVocabulary
+
+Array = jax.Array
+
+REMAT_POLICIES = {
+    "none": None,
+    "full": jax.checkpoint_policies.nothing_saveable,
+    "minimal": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+}
+
+
+def padded_vocab_size(vocabulary: UnifiedVocabulary | None = None, multiple: int = 128) -> int:
+    """Embedding rows for a vocabulary, rounded up to tile well (gin: @network.padded_vocab_size())."""
+    return (vocabulary or UnifiedVocabulary()).padded_vocab_size(multiple)
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """Architecture hyper-parameters; the defaults are the published `base` model."""
+
+    vocab_size: int = dataclasses.field(default_factory=padded_vocab_size)
+    num_slots: int = 4
+    emb_dim: int = 1024
+    num_heads: int = 16
+    head_dim: int = 64
+    mlp_dim: int = 4096
+    num_encoder_layers: int = 12
+    num_decoder_layers: int = 12
+    sub_decoder_heads: int = 8
+    dropout_rate: float = 0.1
+    dtype: str = "bfloat16"  # activations / matmuls
+    param_dtype: str = "float32"
+    remat_policy: str = "none"  # one of REMAT_POLICIES, applied per layer
+    # Position table ranges (x per modality, then image rows for y).
+    max_lmx_positions: int = 1024
+    max_midi_positions: int = 1024
+    max_image_columns: int = 160
+    max_audio_frames: int = 1800
+    max_image_rows: int = 27  # y = row + 1 for rows 0..25; y = 0 is the zero vector
+
+    def __post_init__(self):
+        if self.remat_policy not in REMAT_POLICIES:
+            raise ValueError(f"remat_policy must be one of {sorted(REMAT_POLICIES)}, got {self.remat_policy!r}")
+        if self.emb_dim % self.sub_decoder_heads:
+            raise ValueError(f"emb_dim {self.emb_dim} is not divisible by sub_decoder_heads {self.sub_decoder_heads}")
+        for name in ("dtype", "param_dtype"):
+            jnp.dtype(getattr(self, name))  # raises on an unknown name
+
+    @property
+    def x_ranges(self) -> tuple[int, ...]:
+        """Sizes of the x ranges, indexed by Modality."""
+        sizes = {Modality.LMX: self.max_lmx_positions, Modality.MIDI: self.max_midi_positions,
+                 Modality.IMAGE: self.max_image_columns, Modality.AUDIO: self.max_audio_frames}
+        return tuple(sizes[m] for m in Modality)
+
+    @property
+    def num_positions(self) -> int:
+        return sum(self.x_ranges) + self.max_image_rows
+
+
+def _dtypes(config: TransformerConfig) -> dict:
+    return dict(dtype=jnp.dtype(config.dtype), param_dtype=jnp.dtype(config.param_dtype))
+
+
+def _remat(layer_cls: type[nn.Module], policy: str, static_argnums: tuple[int, ...]) -> type[nn.Module]:
+    if policy == "none":
+        return layer_cls
+    return nn.remat(layer_cls, policy=REMAT_POLICIES[policy], static_argnums=static_argnums)
+
+
+class PositionEmbedding(nn.Module):
+    """E[x] + E[y] from one table; x indexes the range of the sequence's modality."""
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, positions: Array, modality: Array) -> Array:
+        cfg = self.config
+        table = self.param("embedding",
+                           nn.with_logical_partitioning(nn.initializers.normal(1.0), ("abspos_buckets", "embed")),
+                           (cfg.num_positions, cfg.emb_dim), jnp.dtype(cfg.param_dtype))
+        sizes = np.array(cfg.x_ranges, np.int32)
+        starts = jnp.asarray(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32))
+        x, y = positions[..., 0], positions[..., 1]
+        x_index = starts[modality][:, None] + jnp.clip(x, 0, jnp.asarray(sizes)[modality][:, None] - 1)
+        y_index = int(sizes.sum()) + jnp.clip(y, 0, cfg.max_image_rows - 1)
+        # Gathered whole before the lookup (FSDP shards embed): rows then follow the batch sharding.
+        table = layers.constrain(table.astype(cfg.dtype), ("abspos_buckets", None))
+        return jnp.take(table, x_index, axis=0) + jnp.take(table, y_index, axis=0) * (y > 0)[..., None]
+
+
+class SelfAttentionLayer(nn.Module):
+    """Pre-LN self-attention + MLP: an encoder layer, and the sub-decoder's layer."""
+
+    config: TransformerConfig
+    num_heads: int
+    head_dim: int
+
+    @nn.compact
+    def __call__(self, x: Array, mask: Array, deterministic: bool) -> Array:
+        cfg = self.config
+        h = layers.LayerNorm(**_dtypes(cfg), name="pre_attention_norm")(x)
+        h = layers.MultiHeadAttention(self.num_heads, self.head_dim, cfg.dropout_rate, **_dtypes(cfg),
+                                      name="attention")(h, h, mask, deterministic=deterministic)
+        x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
+        h = layers.LayerNorm(**_dtypes(cfg), name="pre_mlp_norm")(x)
+        h = layers.Mlp(cfg.mlp_dim, cfg.dropout_rate, **_dtypes(cfg), name="mlp")(h, deterministic)
+        x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
+        return layers.constrain(x, ("batch", "length", "embed"))
+
+
+class DecoderLayer(nn.Module):
+    """Pre-LN causal self-attention + cross-attention + MLP."""
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, x: Array, encoded: Array, self_mask: Array | None, cross_mask: Array,
+                 deterministic: bool, decode: bool) -> Array:
+        cfg = self.config
+        attention = dict(num_heads=cfg.num_heads, head_dim=cfg.head_dim, dropout_rate=cfg.dropout_rate, **_dtypes(cfg))
+        h = layers.LayerNorm(**_dtypes(cfg), name="pre_self_attention_norm")(x)
+        h = layers.MultiHeadAttention(**attention, name="self_attention")(
+            h, h, self_mask, deterministic=deterministic, decode=decode)
+        x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
+        h = layers.LayerNorm(**_dtypes(cfg), name="pre_cross_attention_norm")(x)
+        h = layers.MultiHeadAttention(**attention, cross=True, name="cross_attention")(
+            h, encoded, cross_mask, deterministic=deterministic, decode=decode)
+        x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
+        h = layers.LayerNorm(**_dtypes(cfg), name="pre_mlp_norm")(x)
+        h = layers.Mlp(cfg.mlp_dim, cfg.dropout_rate, **_dtypes(cfg), name="mlp")(h, deterministic)
+        x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
+        return layers.constrain(x, ("batch", "length", "embed"))
+
+
+class Encoder(nn.Module):
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, x: Array, mask: Array, deterministic: bool) -> Array:
+        cfg = self.config
+        layer = _remat(SelfAttentionLayer, cfg.remat_policy, static_argnums=(3,))
+        x = nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
+        for i in range(cfg.num_encoder_layers):
+            x = layer(cfg, cfg.num_heads, cfg.head_dim, name=f"layers_{i}")(x, mask, deterministic)
+        x = layers.LayerNorm(**_dtypes(cfg), name="encoder_norm")(x)
+        return nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
+
+
+class Decoder(nn.Module):
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, x: Array, encoded: Array, self_mask: Array | None, cross_mask: Array,
+                 deterministic: bool, decode: bool) -> Array:
+        cfg = self.config
+        layer = _remat(DecoderLayer, cfg.remat_policy, static_argnums=(5, 6))
+        x = nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
+        for i in range(cfg.num_decoder_layers):
+            x = layer(cfg, name=f"layers_{i}")(x, encoded, self_mask, cross_mask, deterministic, decode)
+        x = layers.LayerNorm(**_dtypes(cfg), name="decoder_norm")(x)
+        return nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
+
+
+class SubDecoder(nn.Module):
+    """One causal layer over the K slots of each frame, then the shared D→V projection."""
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, hidden: Array, previous: Array, deterministic: bool, slot: int | None = None) -> Array:
+        """hidden [B, L, D], previous = emb(token_{k-1}) [B, L, K-1, D] → fp32 logits.
+
+        Logits are [B, L, K, V], or [B, L, V] for one `slot` (decoding projects only it).
+        """
+        cfg = self.config
+        batch, length, dim = hidden.shape
+        k = cfg.num_slots
+        slot_embedding = self.param("slot_embedding",
+                                    nn.with_logical_partitioning(nn.initializers.zeros, ("slots", "embed")),
+                                    (k, dim), jnp.dtype(cfg.param_dtype))
+        previous = jnp.concatenate([jnp.zeros_like(previous[:, :, :1]), previous], axis=2)
+        x = hidden[:, :, None] + previous + slot_embedding.astype(cfg.dtype)
+        x = layers.constrain(x, ("batch", "length", "slots", "embed"))
+        # Frames become the batch of a length-K sequence: [B·L, K, D].
+        x = x.reshape(batch * length, k, dim)
+        heads = cfg.sub_decoder_heads
+        x = SelfAttentionLayer(cfg, heads, dim // heads, name="layer")(x, layers.causal_mask(k), deterministic)
+        x = layers.LayerNorm(**_dtypes(cfg), name="norm")(x)
+        x = x.reshape(batch, length, k, dim)
+        if slot is not None:
+            x = x[:, :, slot]
+        kernel = self.param("logits_kernel",
+                            nn.with_logical_partitioning(layers.DENSE_INIT, ("embed", "vocab")),
+                            (dim, cfg.vocab_size), jnp.dtype(cfg.param_dtype))
+        logits = jnp.einsum("...d,dv->...v", x, kernel.astype(cfg.dtype), preferred_element_type=jnp.float32)
+        axes = ("batch", "length", "vocab") if slot is not None else ("batch", "length", "slots", "vocab")
+        return layers.constrain(logits, axes)
+
+
+class Transformer(nn.Module):
+    """Encoder–decoder over K-slot frames; `__call__` gives teacher-forced logits [B, Ld, K, V].
+
+    Methods `encode`, `decode` (with `decode=True` for the KV cache) and `sub_decode`
+    are the pieces decoding calls through `module.apply(..., method=...)`.
+    `logit_mask` is the vocabulary's bool [4, K, V] table; rows of the target
+    modality are applied to the logits (masked entries get a large negative value).
+    """
+
+    config: TransformerConfig
+
+    def setup(self):
+        cfg = self.config
+        self.token_embedder = nn.Embed(
+            cfg.vocab_size, cfg.emb_dim, **_dtypes(cfg), name="token_embedder",
+            embedding_init=nn.with_logical_partitioning(nn.initializers.normal(1.0), ("vocab", "embed")))
+        self.modality_embedder = nn.Embed(
+            len(Modality), cfg.emb_dim, **_dtypes(cfg), name="modality_embedder",
+            embedding_init=nn.with_logical_partitioning(nn.initializers.normal(1.0), ("modalities", "embed")))
+        self.position_embedder = PositionEmbedding(cfg, name="position_embedder")
+        self.encoder = Encoder(cfg, name="encoder")
+        self.decoder = Decoder(cfg, name="decoder")
+        self.sub_decoder = SubDecoder(cfg, name="sub_decoder")
+
+    def _slot_embeddings(self, tokens: Array) -> Array:
+        """[..., K] ids → [..., K, D]; PAD slots embed to zero."""
+        # The table is gathered whole along embed before the lookup (as for positions).
+        table = layers.constrain(jnp.asarray(self.token_embedder.embedding, self.config.dtype), ("vocab", None))
+        return jnp.take(table, tokens, axis=0) * (tokens != 0)[..., None].astype(self.config.dtype)
+
+    def _embed_frames(self, tokens: Array, positions: Array, modality: Array) -> Array:
+        x = self._slot_embeddings(tokens).sum(axis=-2) + self.position_embedder(positions, modality)
+        return layers.constrain(x, ("batch", "length", "embed"))
+
+    def encode(self, encoder_input_tokens: Array, encoder_positions: Array, encoder_modality: Array,
+               decoder_modality: Array, enable_dropout: bool = False) -> Array:
+        x = self._embed_frames(encoder_input_tokens, encoder_positions, encoder_modality)
+        x = x + self.modality_embedder(decoder_modality)[:, None]
+        valid = encoder_input_tokens[..., 0] != 0
+        return self.encoder(x, layers.attention_mask(valid, valid), not enable_dropout)
+
+    def decode(self, encoded: Array, encoder_input_tokens: Array, decoder_input_tokens: Array,
+               decoder_positions: Array, decoder_modality: Array, decoder_target_tokens: Array | None = None,
+               enable_dropout: bool = False, decode: bool = False) -> Array:
+        """Decoder states [B, Ld, D]. Padding (PAD targets) is masked when targets are given."""
+        x = self._embed_frames(decoder_input_tokens, decoder_positions, decoder_modality)
+        encoder_valid = encoder_input_tokens[..., 0] != 0
+        if decoder_target_tokens is None:
+            query_valid = jnp.ones(decoder_input_tokens.shape[:2], bool)
+        else:
+            query_valid = decoder_target_tokens[..., 0] != 0
+        self_mask = None
+        if not decode:
+            self_mask = layers.causal_mask(x.shape[1]) & layers.attention_mask(query_valid, query_valid)
+        cross_mask = layers.attention_mask(query_valid, encoder_valid)
+        return self.decoder(x, encoded, self_mask, cross_mask, not enable_dropout, decode)
+
+    def sub_decode(self, hidden: Array, slot_tokens: Array, decoder_modality: Array,
+                   logit_mask: Array | None = None, slot: int | None = None, enable_dropout: bool = False) -> Array:
+        """Slot logits given the frame's tokens (teacher forcing: slot k sees slot_tokens[..., k-1])."""
+        previous = self._slot_embeddings(slot_tokens[..., :-1])
+        logits = self.sub_decoder(hidden, previous, not enable_dropout, slot)
+        if logit_mask is None:
+            return logits
+        if logit_mask.shape[-1] != self.config.vocab_size:
+            raise ValueError(f"logit_mask has {logit_mask.shape[-1]} ids, the model {self.config.vocab_size}")
+        rows = jnp.asarray(logit_mask)[decoder_modality]  # [B, K, V]
+        rows = rows[:, None] if slot is None else rows[:, None, slot]
+        return jnp.where(rows, logits, layers.NEG_INF)
+
+    def __call__(self, encoder_input_tokens: Array, encoder_positions: Array, encoder_modality: Array,
+                 decoder_input_tokens: Array, decoder_target_tokens: Array, decoder_positions: Array,
+                 decoder_modality: Array, logit_mask: Array | None = None, enable_dropout: bool = False) -> Array:
+        encoded = self.encode(encoder_input_tokens, encoder_positions, encoder_modality, decoder_modality,
+                              enable_dropout)
+        hidden = self.decode(encoded, encoder_input_tokens, decoder_input_tokens, decoder_positions,
+                             decoder_modality, decoder_target_tokens, enable_dropout)
+        return self.sub_decode(hidden, decoder_target_tokens, decoder_modality, logit_mask, None, enable_dropout)
