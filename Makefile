@@ -42,6 +42,7 @@ test: setup
 
 lint: setup
 	$(PY) -m ruff check mt_music tasks tools tests
+	$(PY) tools/check_imports.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

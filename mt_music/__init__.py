@@ -1,4 +1,10 @@
-"""mt_music: cross-modal music translation (score image, LMX, MIDI, audio) in JAX."""
+"""mt_music: cross-modal music translation (score image, LMX, MIDI, audio) in JAX.
+
+Packages by role, lowest layer first (docs/design.md §2): the representations `lmx`, `midi`,
+`image`, `audio`; the shared `vocabulary`; the `model` and the `codecs`' networks; `training`
+(no TensorFlow) and `data` + `corpus` (the TensorFlow/SeqIO side); the entry points `train`,
+`quickstart`, `codecs.train` and the SeqIO `tasks`.
+"""
 
 import contextlib
 import io

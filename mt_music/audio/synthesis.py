@@ -43,13 +43,19 @@ def available_soundfonts() -> dict[str, pathlib.Path]:
 
 def synthesize(performance: pretty_midi.PrettyMIDI | list[Note], soundfont: str = "TimGM6mb",
                sample_rate: int = audio_io.SAMPLE_RATE) -> np.ndarray:
-    """Renders a whole performance (a PrettyMIDI, sustain applied, or notes) with its release tail."""
+    """Renders a whole performance (a PrettyMIDI, sustain applied, or notes) with its release tail.
+
+    A fresh synthesizer each call, so the result depends on nothing rendered before (a reused
+    one carries voice and effect state from earlier renders: up to 0.05 of full scale apart).
+    """
     notes = notes_from_pretty_midi(performance) if isinstance(performance, pretty_midi.PrettyMIDI) else performance
     if not notes:
         raise SynthesisError("the MIDI has no notes to synthesize")
-    duration = max(note.end for note in notes) + RELEASE_TAIL_SECONDS
-    renderer = process_renderer() if sample_rate == audio_io.SAMPLE_RATE else Renderer(sample_rate)
-    return renderer.render(notes, duration, soundfont)
+    renderer = Renderer(sample_rate)
+    try:
+        return renderer.render(notes, max(note.end for note in notes) + RELEASE_TAIL_SECONDS, soundfont)
+    finally:
+        renderer.close()
 
 
 _BLOCK = 64  # FluidSynth renders (and applies events) in blocks of 64 samples
