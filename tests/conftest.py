@@ -36,3 +36,8 @@ def model():
 @pytest.fixture(scope="module")
 def params(model):
     return init_params(model)
+
+
+def pytest_collection_modifyitems(config, items):
+    """`slow` tests first: with two xdist workers they then run beside the rest instead of at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
