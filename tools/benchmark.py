@@ -31,7 +31,7 @@ import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from mt_music.data import synthetic
 from mt_music.model import flops, models
@@ -159,4 +159,4 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     logging.set_verbosity(logging.WARNING)
     launch.quiet_library_logs()
-    app.run(main, argv=launch.rewrite_gin_args(sys.argv))
+    launch.run_app(main)

@@ -13,13 +13,12 @@ final JSON line with every figure. Needs jax, flax, optax, orbax, gin-config, ab
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import gin
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from mt_music.codecs import models
 from mt_music.codecs.trainer import CODEC_OPTIMIZER, CodecTrainer
@@ -88,4 +87,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, argv=launch.rewrite_gin_args(sys.argv))
+    launch.run_app(main)

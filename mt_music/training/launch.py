@@ -90,11 +90,11 @@ def start_run(model_dir: str, data_source: DataSource, *, batch_size: int, mesh:
     partitioner = partitioning.Partitioner(partitioning.make_mesh(mesh))
     logging.info("mesh %s on %d devices (%s)", dict(partitioner.mesh.shape), jax.device_count(),
                  jax.devices()[0].device_kind)
-    writer = metric_writers.create_default_writer(model_dir, just_logging=jax.process_index() > 0,
-                                                  tensorboard=tensorboard)
     checkpointer = checkpoints.Checkpointer(os.path.join(model_dir, "checkpoints"), save_every=checkpoint_every,
                                             keep=keep_checkpoints, async_save=async_checkpoints)
     start_step = checkpointer.latest_step() or 0
+    writer = metric_writers.create_default_writer(model_dir, just_logging=jax.process_index() > 0,
+                                                  tensorboard=tensorboard, resume_step=start_step)
     shard_index, num_shards = partitioner.data_layout(batch_size)
     batches = data_source.batches(batch_size=batch_size, start_step=start_step, shard_index=shard_index,
                                   num_shards=num_shards)
@@ -136,6 +136,7 @@ def run_loop(step_fn: Callable[[Any, dict], tuple[Any, dict]], batches: Iterator
     return state
 
 
+HELP_FLAGS = {"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"}
 ENTRY_POINT_FLAGS = ("gin_file", "gin_bindings", "gin_search_paths", "coordinator_address", "num_processes",
                      "process_id", "multihost_auto")
 
@@ -214,9 +215,18 @@ def main(argv: list[str], entry_point: Callable[[], Callable[[], Any]], example_
 
 
 def run(main_fn: Callable[[list[str]], None]) -> None:
-    """`app.run` with the flags defined (and listed by the entry point's `--help`) and `--gin.NAME=VALUE`
-    rewritten."""
+    """`run_app` with the entry-point flags defined (and listed by `--help`)."""
     define_flags()
     for name in ENTRY_POINT_FLAGS:  # absl's --help shows the main module's key flags only
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
-    app.run(main_fn, argv=rewrite_gin_args(sys.argv))
+    run_app(main_fn)
+
+
+def run_app(main_fn: Callable[[list[str]], None]) -> None:
+    """`app.run` with `--gin.NAME=VALUE` rewritten and `--help` a success (absl ends it with status 1)."""
+    try:
+        app.run(main_fn, argv=rewrite_gin_args(sys.argv))
+    except SystemExit as stop:
+        if stop.code == 1 and HELP_FLAGS & set(sys.argv[1:]):
+            sys.exit(0)
+        raise

@@ -39,13 +39,20 @@ def hide_accelerators_from_tensorflow() -> None:
 
 
 class JsonLinesWriter:
-    """Appends `{"step": …, name: value, …}` lines to <logdir>/metrics.jsonl; logs them if asked."""
+    """Appends `{"step": …, name: value, …}` lines to <logdir>/metrics.jsonl; logs them if asked.
 
-    def __init__(self, logdir: str | os.PathLike, *, log: bool = True):
+    Every line reaches the file when it is written (line buffering), so a killed run keeps what it
+    logged. `resume_step`: a run resumed from that checkpoint step first drops the lines of later
+    steps — the steps it is about to run again — so every step appears once.
+    """
+
+    def __init__(self, logdir: str | os.PathLike, *, log: bool = True, resume_step: int | None = None):
         os.makedirs(logdir, exist_ok=True)
         self.path = os.path.join(os.fspath(logdir), METRICS_FILE)
         self.log = log
-        self._file = open(self.path, "a")  # noqa: SIM115 — kept open across writes, closed in close()
+        if resume_step is not None:
+            _drop_steps_after(self.path, resume_step)
+        self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 — kept open across writes, closed in close()
 
     def _write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record) + "\n")
@@ -123,6 +130,30 @@ class MultiWriter:
             writer.close()
 
 
+def _drop_steps_after(path: str, step: int) -> None:
+    """Rewrites `path` (atomically) without the records of steps after `step`; a torn last line goes too."""
+    if not os.path.exists(path):
+        return
+    kept, dropped = [], 0
+    with open(path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # the half-written line of a killed run
+                dropped += 1
+                continue
+            if isinstance(record, dict) and record.get("step", step) > step:
+                dropped += 1
+                continue
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if dropped:
+        temporary = f"{path}.tmp"
+        with open(temporary, "w") as f:
+            f.writelines(kept)
+        os.replace(temporary, path)
+        logging.info("%s: dropped %d lines after step %d (they are run again)", path, dropped, step)
+
+
 def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (bool, int, float, str, type(None))) else str(value)
 
@@ -131,10 +162,12 @@ def tensorflow_available() -> bool:
     return importlib.util.find_spec("tensorflow") is not None
 
 
-def create_default_writer(logdir: str | os.PathLike, *, just_logging: bool = False, tensorboard: bool = True):
+def create_default_writer(logdir: str | os.PathLike, *, just_logging: bool = False, tensorboard: bool = True,
+                          resume_step: int | None = None):
     """clu's default writer + JSON lines when TensorFlow is importable and wanted, else JSON lines + log.
 
-    `just_logging` (non-zero hosts) writes no files at all, only log lines.
+    `just_logging` (non-zero hosts) writes no files at all, only log lines; `resume_step`: see
+    `JsonLinesWriter`.
     """
     if just_logging:
         return _LoggingOnly()
@@ -143,8 +176,8 @@ def create_default_writer(logdir: str | os.PathLike, *, just_logging: bool = Fal
 
         hide_accelerators_from_tensorflow()
         clu_writer = clu_writers.create_default_writer(os.fspath(logdir), asynchronous=False)
-        return MultiWriter([clu_writer, JsonLinesWriter(logdir, log=False)])
-    return JsonLinesWriter(logdir)
+        return MultiWriter([clu_writer, JsonLinesWriter(logdir, log=False, resume_step=resume_step)])
+    return JsonLinesWriter(logdir, resume_step=resume_step)
 
 
 class _LoggingOnly(MultiWriter):
