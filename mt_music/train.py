@@ -18,7 +18,9 @@ MODEL_DIR receives checkpoints (`checkpoints/<step>/`), `metrics.jsonl` (and
 TensorBoard events where TensorFlow is installed), `config.gin` (as parsed) and
 `operative_config.gin` (the values used). A run restarted on the same MODEL_DIR
 resumes from the latest checkpoint, on whatever mesh it is given now. SIGTERM
-(preemption) saves a checkpoint at the current step and exits with status 0.
+(preemption) or Ctrl-C saves a checkpoint at the current step and exits with status 0.
+A step with a non-finite loss, gradient or parameter is skipped with a warning; after
+`--gin.train.train.max_consecutive_skipped_steps` (20) in a row the run stops with an error.
 
 Multi-host: pass --coordinator_address=HOST:PORT --num_processes=N
 --process_id=I on every host (or --multihost_auto on Cloud TPU / SLURM / MPI).
@@ -47,7 +49,7 @@ def train(*, model: models.EncoderDecoderModel, data_source: launch.DataSource, 
           mesh: partitioning.MeshConfig = partitioning.MeshConfig(), num_microbatches: int = 1, seed: int = 0,
           log_every: int = 100, checkpoint_every: int = 1000, keep_checkpoints: int | None = 3,
           async_checkpoints: bool = True, peak_flops: float | None = None, tensorboard: bool = True,
-          stop_check_every: int = 10) -> TrainState:
+          stop_check_every: int = 10, max_consecutive_skipped_steps: int | None = 20) -> TrainState:
     """Trains (or resumes) up to `num_steps` steps of global batch `batch_size`; returns the final state."""
     run = launch.start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh, tensorboard=tensorboard,
                            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
@@ -80,7 +82,8 @@ def train(*, model: models.EncoderDecoderModel, data_source: launch.DataSource, 
     state = launch.run_loop(lambda state, batch: train_lib.train_step(state, train_lib.global_batch(batch, batch_size)),
                             run.batches, state, start_step=start_step, num_steps=num_steps,
                             checkpointer=checkpointer, model_dir=model_dir, after_step=after_step,
-                            stop_check_every=stop_check_every)
+                            stop_check_every=stop_check_every,
+                            max_consecutive_skipped_steps=max_consecutive_skipped_steps)
     writer.flush()
     writer.close()
     return state

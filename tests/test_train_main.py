@@ -104,3 +104,16 @@ def test_benchmark_runs_without_tensorflow(gin_file):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["tensorflow_imported"] is False and 0 < report["mfu"] < 1 and report["step_s"] > 0
     assert report["decode_frames_per_s"] > 0 and report["peak_source"] == "measured fp32 matmul"
+
+
+def test_a_diverging_run_stops_with_one_error_line_before_saving_the_step_that_stops_it(tmp_path):
+    """eps = 0 makes every Adam update 0/0 for parameters without gradient: each step is skipped."""
+    model_dir = tmp_path / "run"
+    result = subprocess.run(_train_args(model_dir, "--gin.TRAIN_STEPS=50", "--gin.trainer.OptimizerConfig.eps=0.0",
+                                        "--gin.train.train.max_consecutive_skipped_steps=3",
+                                        "--gin.train.train.stop_check_every=1", "--gin.train.train.tensorboard=False"),
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "error: training diverged: 3 steps in a row up to step 3" in result.stderr
+    assert "Traceback" not in result.stderr and "step 1 skipped" in result.stderr
+    assert max(_checkpoint_steps(model_dir), default=0) < 3  # orbax saves step 1 of a new run; nothing later

@@ -77,7 +77,8 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
           eval_source: Any = None, summary_every: int = 1000, summary_examples: int = 4,
           mesh: partitioning.MeshConfig = partitioning.MeshConfig(), seed: int = 0, log_every: int = 100,
           checkpoint_every: int = 1000, keep_checkpoints: int | None = 3, async_checkpoints: bool = True,
-          tensorboard: bool = True, stop_check_every: int = 10) -> CodecTrainState:
+          tensorboard: bool = True, stop_check_every: int = 10,
+          max_consecutive_skipped_steps: int | None = 20) -> CodecTrainState:
     """Trains (or resumes) a codec up to `num_steps` steps of global batch `batch_size`; returns the state."""
     run = launch.start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh, tensorboard=tensorboard,
                            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
@@ -116,7 +117,8 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
     state = launch.run_loop(
         lambda state, batch: codec_trainer.train_step(state, codec_trainer.global_batch(batch, batch_size)),
         run.batches, state, start_step=start_step, num_steps=num_steps,
-        checkpointer=checkpointer, model_dir=model_dir, after_step=after_step, stop_check_every=stop_check_every)
+        checkpointer=checkpointer, model_dir=model_dir, after_step=after_step, stop_check_every=stop_check_every,
+        max_consecutive_skipped_steps=max_consecutive_skipped_steps, skipped_metric="train/skipped_steps")
     writer.flush()
     writer.close()
     return state

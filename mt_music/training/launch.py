@@ -24,7 +24,7 @@ import numpy as np
 from absl import app, flags, logging
 from jax.experimental import multihost_utils
 
-from mt_music.training import checkpoints, gin_paths, metric_writers, partitioning
+from mt_music.training import checkpoints, divergence, gin_paths, metric_writers, partitioning
 
 
 class DataSource(Protocol):
@@ -33,25 +33,34 @@ class DataSource(Protocol):
 
 
 class StopSignal:
-    """Turns SIGTERM into a flag the loop polls; all hosts agree on it at sync points."""
+    """Turns SIGTERM and SIGINT (Ctrl-C) into a flag the loop polls; all hosts agree on it at sync points.
+
+    A second Ctrl-C interrupts at once (the first one restores Python's own handler).
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self, check_every: int = 10):
         self.check_every = check_every
         self.received = False
-        self._previous = None
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum, frame) -> None:
-        logging.warning("received signal %d: stopping after this step with a checkpoint", signum)
+        logging.warning("received %s: stopping after this step with a checkpoint", signal.Signals(signum).name)
         self.received = True
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT, signal.default_int_handler))
 
     def __enter__(self) -> StopSignal:
         with contextlib.suppress(ValueError):  # not the main thread: no handler, never stops
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
 
     def should_stop(self, step: int) -> bool:
         """One host: at once. Several: every `check_every` steps, if any host got the signal."""
@@ -105,34 +114,44 @@ def start_run(model_dir: str, data_source: DataSource, *, batch_size: int, mesh:
 
 def run_loop(step_fn: Callable[[Any, dict], tuple[Any, dict]], batches: Iterator[dict], state: Any, *,
              start_step: int, num_steps: int, checkpointer: checkpoints.Checkpointer, model_dir: str,
-             after_step: Callable[[int, Any, dict, bool], None], stop_check_every: int = 10) -> Any:
-    """The loop every trainer shares: steps to `num_steps` or SIGTERM, periodic and final checkpoints.
+             after_step: Callable[[int, Any, dict, bool], None], stop_check_every: int = 10,
+             max_consecutive_skipped_steps: int | None = 20, skipped_metric: str = "skipped_steps") -> Any:
+    """The loop every trainer shares: steps to `num_steps` or a stop signal, periodic and final checkpoints.
 
     `step_fn(state, local_batch)` → (state, metrics); `after_step(step, state, metrics, first)` reports
     (`first`: the step that compiled). operative_config.gin is written once the first step ran.
+    `metrics[skipped_metric]` (the run's count of skipped non-finite steps) feeds the divergence
+    policy: a warning per skipped step, `DivergenceError` after `max_consecutive_skipped_steps` in a
+    row (nothing is saved then; the last checkpoint holds the last good state).
     """
     step = start_step
-    with StopSignal(stop_check_every) as stop:
-        for local_batch in batches:
-            if step >= num_steps:
-                break
-            started = time.perf_counter()
-            state, metrics = step_fn(state, local_batch)
-            step += 1
-            first = step == start_step + 1
-            if first:
-                jax.block_until_ready(metrics)
-                logging.info("first step (with compilation) took %.1f s", time.perf_counter() - started)
-                write_text(os.path.join(model_dir, "operative_config.gin"), gin.operative_config_str())
-            after_step(step, state, metrics, first)
-            if stop.should_stop(step):
-                checkpointer.save(state, step, force=True)
-                logging.warning("stopped by signal at step %d; checkpoint saved", step)
-                break
-            checkpointer.save(state, step)
-    if step > start_step:
-        checkpointer.save(state, step, force=True)
-    checkpointer.close()
+    guard = divergence.DivergenceGuard(max_consecutive_skipped_steps, int(state.skipped_steps), stop_check_every)
+    try:
+        with StopSignal(stop_check_every) as stop:
+            for local_batch in batches:
+                if step >= num_steps:
+                    break
+                started = time.perf_counter()
+                state, metrics = step_fn(state, local_batch)
+                step += 1
+                first = step == start_step + 1
+                if first:
+                    jax.block_until_ready(metrics)
+                    logging.info("first step (with compilation) took %.1f s", time.perf_counter() - started)
+                    write_text(os.path.join(model_dir, "operative_config.gin"), gin.operative_config_str())
+                after_step(step, state, metrics, first)
+                guard.record(step, metrics[skipped_metric])
+                if stop.should_stop(step):
+                    guard.check()
+                    checkpointer.save(state, step, force=True)
+                    logging.warning("stopped by signal at step %d; checkpoint saved", step)
+                    break
+                checkpointer.save(state, step)
+        guard.check()
+        if step > start_step:
+            checkpointer.save(state, step, force=True)
+    finally:
+        checkpointer.close()
     return state
 
 
@@ -193,7 +212,8 @@ def main(argv: list[str], entry_point: Callable[[], Callable[[], Any]], example_
 
     `entry_point()` returns the gin-configured function (imported by its module name: under
     `python -m` the entry point's own file is `__main__`, which gin did not configure).
-    `user_errors` become one `error:` line on stderr and exit status 2 instead of a traceback.
+    `user_errors` and a diverged run become one `error:` line on stderr and exit status 2 instead of
+    a traceback.
     """
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -207,7 +227,7 @@ def main(argv: list[str], entry_point: Callable[[], Callable[[], Any]], example_
     parse_gin(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
     try:
         gin.get_configurable(entry_point())()
-    except user_errors as error:
+    except (divergence.DivergenceError, *user_errors) as error:
         logging.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

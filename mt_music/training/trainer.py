@@ -3,7 +3,7 @@
 One train step: split the global batch into microbatches, scan over them summing
 the loss SUM, its gradient and every additive metric, then normalise once by the
 total loss weight — so the gradient is the same for any number of microbatches.
-Then clip-by-global-norm + AdamW. A step whose loss or gradient is not finite
+Then clip-by-global-norm + AdamW. A step whose loss, gradient or new parameters are not finite
 keeps params and optimizer state (the step counter still advances, so the data
 moves on) and is counted in `skipped_steps`.
 
@@ -196,9 +196,9 @@ class Trainer:
         rng, dropout_rng = jax.random.split(state.rng)
         grads, metrics = self._gradients_impl(state.params, batch, dropout_rng)
         grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(grad_norm) & jnp.isfinite(metrics["loss"])
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        finite = jnp.isfinite(grad_norm) & jnp.isfinite(metrics["loss"]) & all_finite(params)
         skipped_steps = state.skipped_steps + (~finite).astype(jnp.int32)
         metrics.update(grad_norm=grad_norm, learning_rate=self.schedule(state.updates_applied), skipped=~finite,
                        skipped_steps=skipped_steps)
