@@ -134,7 +134,7 @@ class CodecTrainer:
             metrics.update(disc_metrics, **{"train/disc_grad_norm": disc_grad_norm})
 
         params, quantizer_state, restarted = quantizer.restart_dead_codes(params, quantizer_state, restart_rng)
-        finite &= trainer.all_finite(quantizer_state, params, disc_params)
+        finite &= trainer.all_finite(quantizer_state)
         keep = functools.partial(trainer.keep_if, finite)
 
         skipped_steps = state.skipped_steps + (~finite).astype(jnp.int32)
