@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import os
 import pathlib
 import sys
 import time
@@ -26,6 +28,8 @@ import time
 import numpy as np
 import tqdm
 from PIL import Image
+
+from mt_music.errors import TRACEBACK_VARIABLE, ArgumentParser, UserError, check_output_dir, main_with_errors, one_line
 
 DEFAULT_PIECES = ("bach/bwv66.6", "bach/bwv4.8", "bach/bwv153.1")
 
@@ -64,6 +68,8 @@ def run_piece(name: str, out_dir: pathlib.Path, window_seconds: float) -> PieceR
 
     out_dir.mkdir(parents=True, exist_ok=True)
     score = music21.corpus.parse(name)
+    if isinstance(score, music21.stream.Opus):  # a collection of tunes: take the first
+        score = score.scores[0]
 
     # LMX: one part (the soprano) -> tokens -> MusicXML, pitches compared.
     # LMX and the engraving read the PRINTED accidentals; music21's export omits some
@@ -130,7 +136,7 @@ def _in_corpus(music21, name: str) -> bool:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m mt_music.quickstart",
         description=__doc__.split("\n\n")[0] + " Writes artefacts per piece and prints a summary table.",
     )
@@ -142,18 +148,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def check_window_seconds(seconds: float) -> None:
+    """The MIDI codec needs a window of a positive whole number of 10 ms steps."""
+    steps = seconds * 100
+    if not math.isfinite(seconds) or steps < 1 or abs(steps - round(steps)) > 1e-6:
+        raise UserError(f"--window-seconds must be a positive multiple of 0.01 s (e.g. 10 or 20), got {seconds:g}")
+
+
+def run_pieces(names: list[str], out: pathlib.Path, window_seconds: float) -> tuple[list[PieceReport], dict[str, str]]:
+    """Every piece that works, and the reason for each that does not: one bad piece never loses the others."""
+    reports, failures = [], {}
+    for name in tqdm.tqdm(names, desc="quickstart", unit="piece"):
+        try:
+            reports.append(run_piece(name, out / name.replace("/", "_"), window_seconds))
+        except Exception as error:  # noqa: BLE001 - reported per piece; MT_MUSIC_TRACEBACK=1 shows it
+            if os.environ.get(TRACEBACK_VARIABLE):
+                raise
+            failures[name] = f"{type(error).__name__}: {one_line(error)}"
+            tqdm.tqdm.write(f"error: {name}: {failures[name]}", file=sys.stderr)
+    return reports, failures
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
+    check_window_seconds(args.window_seconds)
     import music21
 
     unknown = [p for p in args.pieces if not _in_corpus(music21, p)]
     if unknown:
-        print(f"error: not in music21's corpus: {', '.join(unknown)}", file=sys.stderr)
-        return 2
+        raise UserError(f"--pieces: not in music21's corpus: {', '.join(unknown)} "
+                        "(names look like bach/bwv66.6; see music21.corpus.search)")
+    check_output_dir(args.out, "--out")
     started = time.time()
-    reports = []
-    for name in tqdm.tqdm(args.pieces, desc="quickstart", unit="piece"):
-        reports.append(run_piece(name, args.out / name.replace("/", "_"), args.window_seconds))
+    reports, failures = run_pieces(args.pieces, args.out, args.window_seconds)
     header = f"{'piece':<16}{'LMX':>6}{'pitches':>9}{'staff px':>10}{'grid':>9}{'win':>5}{'onset F1':>10}" \
              f"{'on+off F1':>11}{'audio s':>9}"
     print(header)
@@ -161,10 +188,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r.piece:<16}{r.lmx_tokens:>6}{'ok' if r.lmx_pitches_match else 'DIFF':>9}{r.staff_height_px:>10.2f}"
               f"{'x'.join(map(str, r.image_grid)):>9}{r.midi_windows:>5}{r.midi_onset_f1:>10.3f}{r.midi_onset_offset_f1:>11.3f}"
               f"{r.audio_seconds:>9.1f}")
-    summary = {"seconds": round(time.time() - started, 1), "pieces": [dataclasses.asdict(r) for r in reports]}
+    for name, reason in failures.items():
+        print(f"{name:<16} FAILED: {reason}")
+    summary = {"seconds": round(time.time() - started, 1), "pieces": [dataclasses.asdict(r) for r in reports],
+               "failed": failures}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"wrote {args.out}/ ({summary['seconds']} s)")
+    if failures:
+        print(f"error: {len(failures)} of {len(args.pieces)} pieces failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
     return 0 if all(r.lmx_pitches_match and np.isclose(r.midi_onset_f1, 1.0) for r in reports) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mt_music.quickstart`; bad settings are one `error:` line, a bad piece is reported and skipped."""
+    return main_with_errors(_main, argv)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ def test_module_linearizes_to_one_line_on_stdout():
 
 def test_module_reports_a_missing_file_in_one_line_without_traceback(tmp_path):
     completed = run_module("linearize", str(tmp_path / "absent.mxl"))
-    assert completed.returncode == 1
+    assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr
-    assert "no such file" in completed.stderr
+    assert "does not exist" in completed.stderr
 
 
 def test_help_describes_both_commands(capsys):
@@ -64,24 +64,25 @@ def test_linearize_one_system(tmp_path, capsys):
         "measure", "key:fifths:0", "clef:G2", "staff:1", "clef:F4", "staff:2",
         "E5", "voice:1", "whole", "staff:1", "backup", "whole", "G3", "voice:5", "whole", "staff:2",
     ]
-    assert main(["linearize", str(source), "--system", "2"]) == 1
+    assert main(["linearize", str(source), "--system", "2"]) == 2
     assert "system 2 does not exist" in capsys.readouterr().err
 
 
 def test_unsupported_musicxml_fails_with_one_line(tmp_path, capsys):
     two_parts = tmp_path / "two_parts.xml"
     two_parts.write_text('<score-partwise><part-list/><part id="A"/><part id="B"/></score-partwise>')
-    assert main(["linearize", str(two_parts)]) == 1
+    assert main(["linearize", str(two_parts)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == "error: LMX needs a score with exactly one part; this one has 2\n"
+    assert captured.err.startswith(f"error: {two_parts}: LMX takes one-part scores and this one has 2 parts; ")
+    assert "--pianoform" in captured.err and captured.err.count("\n") == 1
 
 
 def test_lenient_linearize_warns_and_continues(tmp_path, capsys):
     document = GRANDSTAFF_XML.read_text().replace("<beats>4</beats>", "<beats>99</beats>")
     source = tmp_path / "odd_time.xml"
     source.write_text(document)
-    assert main(["linearize", str(source)]) == 1
+    assert main(["linearize", str(source)]) == 2
     capsys.readouterr()
     assert main(["linearize", str(source), "--lenient"]) == 0
     captured = capsys.readouterr()
@@ -111,8 +112,8 @@ def test_delinearize_reads_tokens_from_stdin():
 
 
 def test_delinearize_missing_file(capsys, tmp_path):
-    assert main(["delinearize", str(tmp_path / "absent.lmx")]) == 1
-    assert capsys.readouterr().err.startswith("error: cannot read ")
+    assert main(["delinearize", str(tmp_path / "absent.lmx")]) == 2
+    assert capsys.readouterr().err == f"error: input: {tmp_path / 'absent.lmx'} does not exist\n"
 
 
 # --- .lmx files ------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_roundtrip_with_twenty_second_windows(piece, capsys):
     (["encode", "{tmp}/missing.mid"], "no such MIDI file"),
     (["roundtrip", "{tmp}/corrupt.mid"], "cannot read MIDI file"),
     (["decode", "{tmp}/missing.tokens", "-o", "{tmp}/x.mid"], "cannot read tokens file"),
-    (["decode", "{tmp}/ok.tokens", "-o", "{tmp}/no/such/dir/x.mid"], "cannot write"),
+    (["decode", "{tmp}/ok.tokens", "-o", "{tmp}/no/such/dir/x.mid"], "does not exist"),
     (["decode", "{piece}", "-o", "{tmp}/x.mid"], "cannot read tokens file"),  # binary, not text
     (["encode", "{piece}", "--start", "0", "--end", "30"], "--max-shift-steps >= 3000"),
     (["roundtrip", "{piece}", "--window-seconds", "20", "--max-shift-steps", "1000"], "codec stops at 1000"),
@@ -92,7 +92,7 @@ def test_bad_input_is_one_line_on_stderr(argv, message, piece, tmp_path, capsys)
     (tmp_path / "ok.tokens").write_text("tie EOS")
     argv = [a.format(tmp=tmp_path, piece=piece) for a in argv]
     status, _, err = run(capsys, *argv)
-    assert status == 1 and message in err
+    assert status == 2 and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -102,5 +102,5 @@ def test_module_entry_point_help_and_error_exit(tmp_path):
     assert helped.returncode == 0 and "--window-seconds" in helped.stdout
     failed = subprocess.run([sys.executable, "-m", "mt_music.midi", "encode", str(tmp_path / "none.mid")],
                             capture_output=True, text=True, check=False)
-    assert failed.returncode == 1 and failed.stderr.startswith("error: no such MIDI file")
+    assert failed.returncode == 2 and failed.stderr.startswith("error: no such MIDI file")
     assert "Traceback" not in failed.stderr and failed.stdout == ""

@@ -34,6 +34,7 @@ import numpy as np
 from absl import flags, logging
 
 from mt_music.data import synthetic
+from mt_music.errors import UserError, check_positive, main_with_errors
 from mt_music.model import flops, models
 from mt_music.training import launch, partitioning, trainer
 from mt_music.vocabulary import Modality
@@ -124,8 +125,27 @@ def time_decoding(model, params, batch_size: int, le: int, length: int) -> dict[
             "decode_steps_per_s": length / seconds}
 
 
+def check_flags() -> None:
+    """Sizes that must be positive, before anything compiles."""
+    FLAGS = flags.FLAGS
+    for name in ("batch_size", "encoder_length", "decoder_length", "steps", "num_microbatches", "decode_steps"):
+        check_positive(FLAGS[name].value, f"--{name}")
+    check_positive(FLAGS.decode_length, "--decode_length", allow_zero=True)
+    if FLAGS.decode_batch_size is not None:
+        check_positive(FLAGS.decode_batch_size, "--decode_batch_size")
+    if FLAGS.peak_flops is not None:
+        check_positive(FLAGS.peak_flops, "--peak_flops")
+    try:
+        mesh = [int(x) for x in FLAGS.mesh]
+    except ValueError:
+        raise UserError(f"--mesh takes three integers data,fsdp,model (e.g. -1,1,1), got {','.join(FLAGS.mesh)}") from None
+    if len(mesh) != 3 or any(x == 0 or x < -1 for x in mesh):
+        raise UserError(f"--mesh takes three sizes data,fsdp,model, each ≥ 1 or -1 (e.g. -1,1,1), got {','.join(FLAGS.mesh)}")
+
+
 def main(argv: list[str]) -> None:
     del argv
+    check_flags()
     FLAGS = flags.FLAGS
     model = build_model()
     config = model.module.config
@@ -159,4 +179,4 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     logging.set_verbosity(logging.WARNING)
     launch.quiet_library_logs()
-    launch.run_app(main)
+    launch.run_app(lambda argv: main_with_errors(main, argv))

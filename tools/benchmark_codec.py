@@ -22,6 +22,7 @@ from absl import flags
 
 from mt_music.codecs import models
 from mt_music.codecs.trainer import CODEC_OPTIMIZER, CodecTrainer
+from mt_music.errors import UserError, check_positive, main_with_errors
 from mt_music.training import launch, partitioning
 
 flags.DEFINE_multi_string("gin_file", ["codecs/audio_tiny.gin"], "Codec gin file(s), e.g. codecs/audio_base.gin.")
@@ -42,6 +43,9 @@ def _time(fn, steps: int) -> float:
 def main(argv: list[str]) -> None:
     del argv
     FLAGS = flags.FLAGS
+    check_positive(FLAGS.batch_size, "--batch_size")
+    check_positive(FLAGS.steps, "--steps")
+    check_positive(FLAGS.window, "--window", allow_zero=True)
     launch.quiet_library_logs()
     launch.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + ["MODEL_DIR='unused'"], [])
     model: models.CodecModel = gin.query_parameter("%CODEC").scoped_configurable_fn()
@@ -50,7 +54,10 @@ def main(argv: list[str]) -> None:
     shape = (FLAGS.batch_size, window, 1) if is_audio else (FLAGS.batch_size, window, window, 1)
     rng = np.random.default_rng(0)
     batch_np = {model.feature: np.clip(rng.normal(0, 0.3, shape), -1, 1).astype(np.float32)}
-    model.check_batch(batch_np)
+    try:
+        model.check_batch(batch_np)
+    except ValueError as error:  # e.g. an image side that is not a multiple of the patch size
+        raise UserError(f"--window {window}: {error}") from None
     partitioner = partitioning.Partitioner(partitioning.make_mesh())
     codec_trainer = CodecTrainer(model, partitioner, {model.feature: shape}, CODEC_OPTIMIZER)
     state = codec_trainer.create_state(0)
@@ -87,4 +94,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    launch.run_app(main)
+    launch.run_app(lambda argv: main_with_errors(main, argv))

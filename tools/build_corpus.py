@@ -25,15 +25,17 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import sys
 
 from mt_music.corpus import build
+from mt_music.errors import ArgumentParser, UserError, check_output_dir, check_positive, main_with_errors
 
 CONFIGS = ("small", "tiny", "full")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     parser.add_argument("--config", choices=CONFIGS, default="small", help="named build (default: small)")
@@ -95,22 +97,56 @@ def custom_name(spec: build.CorpusSpec) -> str:
     return "custom_" + "_".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
+def check_args(args: argparse.Namespace) -> None:
+    """Counts that must be positive, before anything is rendered."""
+    for setting, value in (("--workers", args.workers), ("--pieces", args.pieces), ("--variants", args.variants)):
+        if value is not None:
+            check_positive(value, setting)
+    if args.max_piece_seconds is not None:
+        check_positive(args.max_piece_seconds, "--max-piece-seconds", allow_zero=True)
+
+
+def checked_spec(args: argparse.Namespace) -> build.CorpusSpec:
+    """The spec, with its selection proved non-empty (unknown piece ids and composers fail here)."""
+    spec = spec_from_args(args)
     try:
-        spec = spec_from_args(args)
+        selected = spec.select()
     except KeyError as error:
-        print(f"error: {error.args[0]}", file=sys.stderr)
-        return 2
-    data_dir = args.data_dir or build.default_data_dir()
+        raise UserError(f"--piece-ids: {error.args[0]} (ids look like bach/bwv66.6 or "
+                        "essenFolksong/han1#3)") from None
+    if not selected:
+        raise UserError(f"--composers {' '.join(spec.composers)} selects no piece of music21's corpus; "
+                        "give a collection folder (bach, palestrina, essenFolksong, ...) or a composer name")
+    return spec
+
+
+def remove_aborted_writes(data_dir: pathlib.Path) -> None:
+    """TFDS leaves `incomplete.*` folders when a write is killed; a new write starts clean."""
+    from mt_music.corpus import tfds_builder as corpus_tfds
+
+    for leftover in corpus_tfds.incomplete_writes(data_dir):
+        print(f"warning: removing {leftover}, left by an aborted TFDS write", file=sys.stderr)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_with_errors(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    args = parse_args(argv)
+    check_args(args)
+    spec = checked_spec(args)
+    data_dir = check_output_dir(args.data_dir or build.default_data_dir(),
+                                "--data-dir" if args.data_dir else f"the data folder (${build.DATA_DIR_ENV} or default)")
     if args.shards_only:
         result = build.build(spec, data_dir, workers=args.workers, retry_failed=args.retry_failed,
                              progress=not args.no_progress)
         print(f"shards: {result.shard_dir}")
-        return 0 if result.summary["systems"] else 1
+        if not result.summary["systems"]:
+            print("error: no piece could be rendered (the summary above lists why)", file=sys.stderr)
+            return 1
+        return 0
     # Render first, before TensorFlow is imported, so the worker pool can fork (cheaper than
     # spawning); the TFDS builder then finds every shard done and only writes its records.
     build.build(spec, data_dir, workers=args.workers, retry_failed=args.retry_failed,
@@ -118,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from mt_music.corpus import tfds_builder as corpus_tfds
 
+    remove_aborted_writes(data_dir)
     levels = ("system", "piece") if args.level == "both" else (args.level,)
     # everything is rendered (or failed) by now: the builder only collects the shards
     options = corpus_tfds.BuildOptions(workers=args.workers, retry_failed=False, progress=False)

@@ -5,6 +5,7 @@
 
 Layers, lowest first (docs/design.md §2); a module may import its own layer and those it lists:
 
+    foundation       errors (the error layer every entry point shares; imported by all)
     representations  lmx, midi, image, audio            (pure Python / NumPy; no JAX, no TensorFlow)
     vocabulary       the unified vocabulary
     model            model/, the codecs' networks, losses, tokenizer and evaluation
@@ -31,13 +32,14 @@ CODEC_ENTRY_POINTS = ("mt_music.codecs.train",)
 TENSORFLOW_PACKAGES = {"tensorflow", "tensorflow_datasets", "tensorflow_text", "seqio"}
 TENSORFLOW_ALLOWED = ("mt_music.data", "mt_music.tasks", "mt_music.corpus.tfds_builder")
 LAYERS = {  # layer: (module prefixes, layers it may import besides its own)
-    "representations": (("mt_music.lmx", "mt_music.midi", "mt_music.image", "mt_music.audio"), ()),
-    "vocabulary": (("mt_music.vocabulary",), ("representations",)),
-    "model": (("mt_music.model", "mt_music.codecs"), ("representations", "vocabulary")),
-    "training": (("mt_music.training",) + CODEC_TRAINING, ("representations", "vocabulary", "model")),
-    "data": (("mt_music.data", "mt_music.corpus"), ("representations", "vocabulary", "model")),
+    "foundation": (("mt_music.errors",), ()),
+    "representations": (("mt_music.lmx", "mt_music.midi", "mt_music.image", "mt_music.audio"), ("foundation",)),
+    "vocabulary": (("mt_music.vocabulary",), ("foundation", "representations")),
+    "model": (("mt_music.model", "mt_music.codecs"), ("foundation", "representations", "vocabulary")),
+    "training": (("mt_music.training",) + CODEC_TRAINING, ("foundation", "representations", "vocabulary", "model")),
+    "data": (("mt_music.data", "mt_music.corpus"), ("foundation", "representations", "vocabulary", "model")),
     "entry points": (("mt_music.train", "mt_music.quickstart", "mt_music.tasks") + CODEC_ENTRY_POINTS,
-                     ("representations", "vocabulary", "model", "training", "data")),
+                     ("foundation", "representations", "vocabulary", "model", "training", "data")),
 }
 
 

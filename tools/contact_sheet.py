@@ -14,16 +14,51 @@ four modalities describe the same music.
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 
 from mt_music.corpus import build
 from mt_music.corpus.contact_sheet import contact_sheet, examples_from_shards, examples_from_tfds
+from mt_music.errors import (
+    ArgumentParser,
+    UserError,
+    check_output_dir,
+    check_output_file,
+    check_positive,
+    main_with_errors,
+)
+
+SPLITS = ("train", "validation", "test")
+
+
+def shard_examples(paths: list[pathlib.Path], split: str | None, count: int) -> list[dict]:
+    """Examples from the shards in order; a damaged shard or example is reported and skipped."""
+    examples = []
+    for path in paths:
+        if len(examples) >= count:
+            break
+        try:
+            found = examples_from_shards([path], split, count - len(examples))
+        except Exception as error:  # noqa: BLE001 - a damaged tar must not stop the sheet
+            print(f"warning: skipping {path}: cannot read it ({type(error).__name__}: {error})", file=sys.stderr)
+            continue
+        for example in found:
+            try:
+                contact_sheet([example])  # a damaged PNG, FLAC or field shows here, not in the whole sheet
+            except Exception as error:  # noqa: BLE001
+                print(f"warning: skipping {example.get('id', path)} of {path}: {type(error).__name__}: {error}",
+                      file=sys.stderr)
+            else:
+                examples.append(example)
+    return examples
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    return main_with_errors(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", choices=sorted(build.NAMED_SPECS), default="small",
                         help="named build whose shards to read (default: small)")
     parser.add_argument("--shards", type=pathlib.Path, help="a shard folder or .tar file instead")
@@ -33,20 +68,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=6)
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/corpus_contact_sheet.png"))
     args = parser.parse_args(argv)
+    check_positive(args.count, "--count")
+    if args.split is not None and args.split not in SPLITS:
+        raise UserError(f"--split: unknown split {args.split!r}; give one of {', '.join(SPLITS)}")
+    if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise UserError(f"--out: {args.out} needs an image suffix (.png)")
+    check_output_dir(args.out.parent, "--out (its folder)")
+    check_output_file(args.out, "--out")
     data_dir = args.data_dir or build.default_data_dir()
     if args.tfds:
+        from mt_music.corpus import tfds_builder
+
+        tfds_builder.prepared_builder(args.tfds, data_dir)
         examples = examples_from_tfds(args.tfds, data_dir, args.split or "train", args.count)
     else:
         source = args.shards or build.shard_dir(data_dir, build.NAMED_SPECS[args.config])
+        if not source.exists():
+            raise UserError(f"--shards: {source} does not exist; build first (tools/build_corpus.py)")
         paths = [source] if source.is_file() else sorted(source.glob("*.tar"))
         if not paths:
-            print(f"error: no shards in {source}; build first (tools/build_corpus.py)", file=sys.stderr)
-            return 1
-        examples = examples_from_shards(paths, args.split, args.count)
+            raise UserError(f"no shards (.tar) in {source}; build first (tools/build_corpus.py)")
+        examples = shard_examples(paths, args.split, args.count)
     if not examples:
-        print("error: no examples found", file=sys.stderr)
-        return 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+        raise UserError(f"no usable examples{' of split ' + args.split if args.split else ''} found; nothing to draw")
     contact_sheet(examples).save(args.out)
     print(f"wrote {args.out} ({len(examples)} examples)")
     return 0

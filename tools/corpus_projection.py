@@ -10,32 +10,51 @@ sample's overall means. `--variants` renderings per piece (the `full` build make
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import pathlib
-import sys
 
 from mt_music.corpus import pieces
+from mt_music.errors import ArgumentParser, UserError, check_input_file, check_positive, main_with_errors
 
 FIELDS = ("ok", "systems", "bytes", "system_audio_hours", "piece_audio_hours")
 
 
+def read_collections(path: pathlib.Path) -> dict[str, dict]:
+    """The per-collection numbers of a build summary (summary-<name>.json / corpus_summary.json)."""
+    check_input_file(path, "SUMMARY")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not JSON ({error}); give a build summary (summary-<name>.json)") from None
+    collections = summary.get("collections") if isinstance(summary, dict) else None
+    if not isinstance(collections, dict) or not all(
+            isinstance(entry, dict) and all(isinstance(entry.get(key), (int, float)) for key in ("attempted", *FIELDS))
+            for entry in collections.values()):
+        raise UserError(f"{path} is not a corpus build summary (no per-collection numbers "
+                        f"{', '.join(('attempted', *FIELDS))}); give summary-<name>.json of tools/build_corpus.py")
+    return collections
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    return main_with_errors(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("summaries", nargs="+", type=pathlib.Path)
     parser.add_argument("--variants", type=int, default=1)
     args = parser.parse_args(argv)
+    check_positive(args.variants, "--variants")
     sample: dict[str, dict] = {}
     for path in args.summaries:
-        for name, entry in json.loads(path.read_text()).get("collections", {}).items():
+        for name, entry in read_collections(path).items():
             target = sample.setdefault(name, dict.fromkeys(("attempted", *FIELDS), 0))
             for key in target:
                 target[key] += entry[key]
     attempted = sum(e["attempted"] for e in sample.values())
     if not attempted:
-        print("error: the summaries have no per-collection numbers", file=sys.stderr)
-        return 1
+        raise UserError("the summaries have no attempted pieces; nothing to project")
     overall = {key: sum(e[key] for e in sample.values()) / attempted for key in FIELDS}
     sizes = collections.Counter(p.collection for p in pieces.catalog())
     totals = dict.fromkeys(FIELDS, 0.0)

@@ -16,9 +16,7 @@ FLAC encoding, shard writing), systems per wall-clock second with --workers proc
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tempfile
 import time
 
@@ -28,6 +26,7 @@ from mt_music.audio.synthesis import (
 )
 from mt_music.corpus import build, examples, layout, musicxml, performance, pieces
 from mt_music.corpus.augmentation import sample_augmentation
+from mt_music.errors import ArgumentParser, UserError, check_positive, main_with_errors
 
 
 def prepared_pieces(selected, seed: int):
@@ -54,21 +53,29 @@ def prepared_pieces(selected, seed: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    return main_with_errors(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pieces", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--composers", nargs="+", default=list(build.SMALL_COLLECTIONS))
     args = parser.parse_args(argv)
+    check_positive(args.pieces, "--pieces")
+    check_positive(args.workers, "--workers")
     spec = build.CorpusSpec(name="throughput", count=args.pieces, composers=tuple(args.composers), seed=args.seed)
     selected = spec.select()
+    if not selected:
+        raise UserError(f"--composers {' '.join(args.composers)} selects no piece of music21's corpus; "
+                        "give a collection folder (bach, palestrina, ...) or a composer name")
     print(f"{len(selected)} pieces: {', '.join(p.piece_id for p in selected)}")
 
     prepared, prepare_seconds = prepared_pieces(selected, args.seed)
     systems = sum(len(plans) for _, _, _, plans, _ in prepared)
     if not systems:
-        print("error: no usable pieces", file=sys.stderr)
-        return 1
+        raise UserError(f"none of the {len(selected)} pieces could be rendered; nothing to time")
     svgs = []
     started = time.perf_counter()
     for _, augmentation, document, _, _ in prepared:

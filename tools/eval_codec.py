@@ -23,10 +23,15 @@ from tqdm import tqdm
 
 from mt_music.codecs import evaluation, tokenizer
 from mt_music.data import codec_windows as codec_data
+from mt_music.errors import ArgumentParser, UserError, check_output_file, check_positive, main_with_errors
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+    return main_with_errors(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image-codec", help="run directory of a trained image codec")
     parser.add_argument("--audio-codec", help="run directory of a trained audio codec")
@@ -40,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not (args.image_codec or args.audio_codec):
         parser.error("give --image-codec and/or --audio-codec")
+    check_positive(args.limit, "--limit", allow_zero=True)
+    if args.json:
+        check_output_file(args.json, "--json")
     transcribe = bool(args.audio_codec) and not args.no_transcription
     if transcribe and not evaluation.basic_pitch_available():
         print(f"note: basic-pitch is not installed ({', '.join(evaluation.missing_basic_pitch_packages())} "
@@ -51,12 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         for kind, codec in codecs.items():
             if codec.kind != kind:
                 raise ValueError(f"--{kind}-codec points at an {codec.kind} codec")
-        examples = list(codec_data.corpus_examples(args.corpus, args.split, args.data_dir, args.limit or None))
-    except (FileNotFoundError, ValueError) as error:  # DataError is a ValueError
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        from mt_music.corpus import tfds_builder
 
-    from mt_music.corpus import tfds_builder
+        tfds_builder.prepared_builder(args.corpus, args.data_dir)
+        examples = list(codec_data.corpus_examples(args.corpus, args.split, args.data_dir, args.limit or None))
+    except (FileNotFoundError, ValueError, KeyError) as error:  # DataError is a ValueError
+        if isinstance(error, UserError):
+            raise
+        raise UserError(str(error).strip("'\"")) from None
+    if not examples:
+        raise UserError(f"{args.corpus}/{args.split} has no systems; nothing to evaluate")
 
     started = time.perf_counter()
     rows: dict[str, list[dict[str, float]]] = {kind: [] for kind in codecs}

@@ -19,10 +19,15 @@ import os
 import sys
 
 from mt_music.data import codec_windows as codec_data
+from mt_music.errors import ArgumentParser, UserError, check_output_file, check_positive, main_with_errors
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+    return main_with_errors(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default="small", help="mt_music_corpus config (default small)")
     parser.add_argument("--split", default="train", help="train, validation or test (default train)")
@@ -33,17 +38,24 @@ def main(argv: list[str] | None = None) -> int:
     modality.add_argument("--audio-only", action="store_true", help="export only the performances")
     parser.add_argument("--out", required=True, help="output .npz file")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    check_positive(args.limit, "--limit", allow_zero=True)
+    out = args.out if args.out.endswith(".npz") else args.out + ".npz"  # what np.savez writes
+    check_output_file(out, "--out")
     source = dict(config=args.corpus, split=args.split, data_dir=args.data_dir, limit=args.limit or None)
+    from mt_music.corpus import tfds_builder
+
+    tfds_builder.prepared_builder(args.corpus, args.data_dir)
     try:
         images = [] if args.audio_only else codec_data.corpus_images(**source)
         waveforms = [] if args.images_only else codec_data.corpus_audio(**source)
-        codec_data.save_arrays(args.out, images=images, waveforms=waveforms)
+        if not (len(images) or len(waveforms)):
+            raise UserError(f"{args.corpus}/{args.split} has no systems; nothing exported")
+        codec_data.save_arrays(out, images=images, waveforms=waveforms)
     except codec_data.DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise UserError(str(error)) from None
     print(f"{len(images)} images, {len(waveforms)} recordings "
-          f"({sum(len(w) for w in waveforms) / 44100 / 60:.1f} min) → {args.out} "
-          f"({os.path.getsize(args.out) / 2**20:.1f} MiB)")
+          f"({sum(len(w) for w in waveforms) / 44100 / 60:.1f} min) → {out} "
+          f"({os.path.getsize(out) / 2**20:.1f} MiB)")
     return 0
 
 

@@ -28,11 +28,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mt_music.errors import ArgumentParser, UserError, check_positive, main_with_errors
 from mt_music.lmx.conformance import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return main_with_errors(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--limit", type=int, default=400, help="number of samples (default 400)")
@@ -48,11 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="list every failing sample")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    check_positive(args.limit, "--limit")
+    check_positive(args.systems_per_part, "--systems-per-part", allow_zero=True)
+    for setting, value in (("--min-tokens", args.min_tokens), ("--min-music", args.min_music)):
+        if not 0 <= value <= 100:
+            raise UserError(f"{setting} is a percentage (0-100), got {value:g}")
     report = run(args.limit, seed=args.seed, systems_per_part=args.systems_per_part,
                  flavor=args.flavor, progress=not args.no_progress)
+    if not report.checked:
+        raise UserError("no sample could be checked; nothing to measure")
     print(report.text(verbose=args.verbose))
     passed = report.rate("tokens_ok") >= args.min_tokens and report.rate("notes_ok") >= args.min_music
-    return 0 if passed and report.checked else 1
+    if not passed:
+        print(f"error: below the thresholds (--min-tokens {args.min_tokens:g} %, --min-music {args.min_music:g} %)",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

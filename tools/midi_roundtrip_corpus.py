@@ -14,17 +14,16 @@ listed. Exit status 0 only when every measured piece is perfect.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
-import sys
 import tempfile
 from collections.abc import Sequence
 
+from mt_music.errors import ArgumentParser, UserError, check_output_dir, check_positive, main_with_errors
 from mt_music.midi.corpus_roundtrip import DEFAULT_PIECES, report, run_corpus, select_pieces
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--piece", action="append", metavar="COMPOSER[:COUNT]",
                         help="corpus composer and how many of its scores (repeatable; default: "
                              + " ".join(DEFAULT_PIECES) + ")")
@@ -38,24 +37,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return main_with_errors(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    check_positive(args.window_seconds, "--window-seconds")
+    if args.max_shift_steps is not None:
+        check_positive(args.max_shift_steps, "--max-shift-steps")
+    if args.export_dir is not None:
+        check_output_dir(args.export_dir, "--export-dir")
     try:
         pieces = select_pieces(args.piece or DEFAULT_PIECES)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise UserError(f"--piece: {error}") from None
+    if not pieces:
+        raise UserError("--piece selects no piece of music21's corpus; nothing to measure")
     with tempfile.TemporaryDirectory(prefix="midi_corpus_") as scratch:
         export_dir = args.export_dir or pathlib.Path(scratch)
-        os.makedirs(export_dir, exist_ok=True)
         try:
             results = run_corpus(pieces, export_dir, window_seconds=args.window_seconds,
                                  max_shift_steps=args.max_shift_steps, progress=not args.no_progress)
         except ValueError as error:  # e.g. a window the codec's shift range cannot cover
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+            raise UserError(str(error)) from None
     print(report(results))
     measured = [r for r in results if r.error is None]
-    return 0 if measured and all(r.perfect for r in measured) else 1
+    if not measured:
+        raise UserError(f"none of the {len(results)} pieces could be measured (listed above)")
+    return 0 if all(r.perfect for r in measured) else 1
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from mt_music.corpus import musicxml, notation
 from mt_music.corpus.examples import notes_from_columns
 from mt_music.image import preprocessing, staves
 
-CHECKS = ("lmx_source", "lmx_notes", "notes_in_span", "audio_length", "staff_height", "staves", "piece")
+CHECKS = ("readable", "lmx_source", "lmx_notes", "notes_in_span", "audio_length", "staff_height", "staves", "piece")
 
 
 @dataclasses.dataclass
@@ -159,16 +159,33 @@ def check_piece(record: dict, systems: list[dict], report: CheckReport, tail: fl
 
 
 def check_shard(path: pathlib.Path | str) -> CheckReport:
+    """The checks of one shard; a damaged shard or payload fails the `readable` check instead of raising."""
     from mt_music.corpus.build import read_shard
 
-    record, systems = read_shard(pathlib.Path(path))
     report = CheckReport()
-    root = musicxml.parse(record["_musicxml"])
+    try:
+        record, systems = read_shard(pathlib.Path(path))
+        root = musicxml.parse(record["_musicxml"])
+    except Exception as error:  # noqa: BLE001 - a damaged tar, JSON or MusicXML: report it, check the rest
+        report.add(pathlib.Path(path).name, "readable", False, f"cannot read the shard: {_reason(error)}")
+        return report
     for system in systems:
         report.examples += 1
-        check_system(root, system, report)
-    check_piece(record, systems, report)
+        try:
+            check_system(root, system, report)
+        except Exception as error:  # noqa: BLE001 - e.g. a damaged PNG or FLAC payload
+            report.add(system.get("id", pathlib.Path(path).name), "readable", False, _reason(error))
+        else:
+            report.add(system["id"], "readable", True)
+    try:
+        check_piece(record, systems, report)
+    except Exception as error:  # noqa: BLE001 - a piece record with missing or damaged fields
+        report.add(record.get("id", pathlib.Path(path).name), "readable", False, _reason(error))
     return report
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
 
 
 def format_report(report: CheckReport) -> str:

@@ -36,6 +36,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mt_music.corpus import build
+from mt_music.errors import UserError
 
 VERSION = tfds.core.Version("1.0.0")
 SPLITS = ("train", "validation", "test")
@@ -243,3 +244,26 @@ def prepare(corpus_builder: MtMusicCorpus) -> None:
     """download_and_prepare without TFDS's statistics pass (it would read the whole dataset again)."""
     corpus_builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         compute_stats=tfds.download.ComputeStatsMode.SKIP))
+
+
+def incomplete_writes(data_dir: str | os.PathLike | None = None) -> list[pathlib.Path]:
+    """Folders left by a TFDS write that was killed (TFDS removes its `incomplete.*` folder only on a normal end)."""
+    root = pathlib.Path(data_dir or build.default_data_dir()) / MtMusicCorpus.name
+    return sorted(root.glob(f"*/{tfds.core.constants.INCOMPLETE_PREFIX}*"))
+
+
+def prepared_builder(config: str, data_dir: str | os.PathLike | None = None) -> MtMusicCorpus:
+    """The builder of a config that is built in `data_dir`; a UserError that says what to run otherwise."""
+    data_dir = data_dir or build.default_data_dir()
+    try:
+        corpus_builder = builder(config, data_dir)
+    except ValueError as error:  # an unknown config name
+        raise UserError(f"no corpus config {config!r} (known: {', '.join(sorted(SPECS))}, or a custom build's "
+                        f"config): {str(error).splitlines()[0]}") from None
+    if not corpus_builder.is_prepared():
+        leftovers = [str(p) for p in incomplete_writes(data_dir)]
+        aborted = (f"; {', '.join(leftovers)} is left from an aborted write (delete it, or re-run the build, "
+                   "which removes it)") if leftovers else ""
+        raise UserError(f"corpus config {config!r} is not built in {data_dir}{aborted}; run "
+                        f"`python tools/build_corpus.py --config {config} --data-dir {data_dir}`")
+    return corpus_builder

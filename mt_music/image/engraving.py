@@ -14,7 +14,6 @@ Command line: `python -m mt_music.image.engraving install-fonts [--font-dir DIR]
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import os
@@ -32,6 +31,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image
 
+from mt_music.errors import ArgumentParser, UserError, check_output_dir, main_with_errors
+
 MUSIC_FONTS = ("Leipzig", "Bravura", "Leland", "Petaluma", "Gootville")
 TEXT_FONT_CSS = "Liberation"  # Liberation Serif, 4 faces, metric-compatible with Times
 FONT_DIR_ENV = "MT_MUSIC_FONT_DIR"
@@ -42,7 +43,7 @@ _SVG_NS = "http://www.w3.org/2000/svg"
 MusicXmlSource = str | Path | bytes
 
 
-class EngravingError(RuntimeError):
+class EngravingError(UserError, RuntimeError):
     """Engraving or rasterization failed (bad MusicXML, missing rsvg-convert, missing fonts)."""
 
 
@@ -369,21 +370,28 @@ def engrave(
 # ---------------------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mt_music.image.engraving", description=__doc__.splitlines()[0])
+def _main(argv: list[str] | None) -> int:
+    parser = ArgumentParser(prog="python -m mt_music.image.engraving", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     install = commands.add_parser("install-fonts", help="extract verovio's fonts for rasterizers")
     install.add_argument("--font-dir", type=Path, default=None, help=f"default: {default_font_dir()}")
     install.add_argument("--no-fc-cache", action="store_true", help="do not run fc-cache (it takes ~2 s)")
     args = parser.parse_args(argv)
     if args.command == "install-fonts":
-        result = install_engraving_fonts(args.font_dir, refresh_cache=not args.no_fc_cache)
+        font_dir = check_output_dir((args.font_dir or default_font_dir()).expanduser(),
+                                    "--font-dir" if args.font_dir else f"the font folder (${FONT_DIR_ENV} or default)")
+        result = install_engraving_fonts(font_dir, refresh_cache=not args.no_fc_cache)
         print(
             f"engraving fonts in {result.font_dir}: {len(result.written)} written, "
             f"{len(result.unchanged)} already up to date"
             + ("; font cache refreshed" if result.cache_refreshed else "")
         )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mt_music.image.engraving install-fonts …`; a bad --font-dir is one `error:` line."""
+    return main_with_errors(_main, argv)
 
 
 if __name__ == "__main__":

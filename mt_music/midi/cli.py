@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import sys
 from collections.abc import Sequence
 
+from mt_music.errors import ArgumentParser, UserError, check_output_file, check_positive, main_with_errors
 from mt_music.midi.codec import UNK_ID, MidiEventCodec
 from mt_music.midi.events import EventDecoder, encode_window
 from mt_music.midi.metrics import measure_roundtrip
 from mt_music.midi.notes import (
-    MidiReadError,
     nearest_step,
     read_midi_notes,
     write_midi_notes,
@@ -40,13 +40,13 @@ examples:
 """
 
 
-class CliError(Exception):
-    """A user-facing problem: printed as one line, exit status 1."""
+class CliError(UserError):
+    """A user-facing problem: printed as one line, exit status 2."""
 
 
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mt_music.midi", description=DESCRIPTION,
+    parser = ArgumentParser(prog="python -m mt_music.midi", description=DESCRIPTION,
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -102,6 +102,11 @@ def _add_sustain_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _codec_from(args: argparse.Namespace) -> MidiEventCodec:
+    if not math.isfinite(args.window_seconds):
+        raise CliError(f"--window-seconds must be a number of seconds, got {args.window_seconds}")
+    check_positive(args.window_seconds, "--window-seconds")
+    if args.max_shift_steps is not None:
+        check_positive(args.max_shift_steps, "--max-shift-steps")
     steps = args.window_seconds * 100  # the codec's default grid: 100 steps per second
     max_shift = args.max_shift_steps if args.max_shift_steps is not None else max(1, round(steps))
     try:
@@ -113,15 +118,19 @@ def _codec_from(args: argparse.Namespace) -> MidiEventCodec:
 # --------------------------------------------------------------------------- commands
 def run_encode(args: argparse.Namespace) -> None:
     codec = _codec_from(args)
-    notes = read_midi_notes(args.midi, apply_sustain=not args.no_sustain)
+    notes = _notes_of(args.midi, apply_sustain=not args.no_sustain)
     if args.all_windows:
         if args.end is not None:
             raise CliError("--end cannot be combined with --all-windows")
         windows = [window.tokens for window in encode_performance(notes, codec, args.window_seconds)]
     else:
         end = args.start + args.window_seconds if args.end is None else args.end
-        if args.start < 0 or end <= args.start:
+        if not (math.isfinite(args.start) and math.isfinite(end)) or args.start < 0 or end <= args.start:
             raise CliError(f"need 0 <= --start < --end, got {args.start:g} and {end:g}")
+        last = max(note.end for note in notes)
+        if args.start >= last:
+            raise CliError(f"--start {args.start:g} is past the end of {args.midi} (its last note ends at "
+                           f"{last:.2f} s); give an earlier --start")
         steps = nearest_step(end, codec.steps_per_second) - nearest_step(args.start, codec.steps_per_second)
         if steps > codec.max_shift_steps:
             raise CliError(f"window of {end - args.start:g} s needs --max-shift-steps >= {steps}")
@@ -132,7 +141,10 @@ def run_encode(args: argparse.Namespace) -> None:
 
 def run_decode(args: argparse.Namespace) -> None:
     codec = _codec_from(args)
+    check_output_file(args.output, "-o/--output")
     text = _read_tokens_text(args.tokens)
+    if not text.split():
+        raise CliError(f"tokens file {args.tokens} holds no tokens; nothing to decode")
     chunks = [line for line in text.splitlines() if line.strip()] if args.lines else [text]
     steps_per_window = window_steps(args.window_seconds, codec) if args.lines else 0
     decoder = EventDecoder(codec)
@@ -142,6 +154,9 @@ def run_decode(args: argparse.Namespace) -> None:
         decoder.decode_window(parse_tokens(chunk, codec), start_step,
                               start_step + steps_per_window if args.lines else None)
     notes = decoder.finish()
+    if not notes:
+        raise CliError(f"no notes decoded from {args.tokens}: {decoder.stats.summary()}; "
+                       "is it a file of MIDI event tokens? (nothing written)")
     try:
         write_midi_notes(notes, args.output)
     except OSError as error:
@@ -180,7 +195,7 @@ def parse_tokens(text: str, codec: MidiEventCodec) -> list[int]:
 
 def run_roundtrip(args: argparse.Namespace) -> None:
     codec = _codec_from(args)
-    notes = read_midi_notes(args.midi, apply_sustain=not args.no_sustain)
+    notes = _notes_of(args.midi, apply_sustain=not args.no_sustain)
     result = measure_roundtrip(notes, codec, args.window_seconds)
     print(f"{args.midi}: {result.onset.num_reference} notes on the 10 ms grid, "
           f"{result.num_windows} windows of {args.window_seconds:g} s")
@@ -191,17 +206,28 @@ def run_roundtrip(args: argparse.Namespace) -> None:
     print(result.stats.summary())
 
 
+def _notes_of(path: str, apply_sustain: bool) -> list:
+    """The notes of a MIDI file; one without notes is an error (nothing to encode or measure)."""
+    notes = read_midi_notes(path, apply_sustain=apply_sustain)
+    if not notes:
+        raise CliError(f"{path} has no notes; nothing to encode or measure")
+    return notes
+
+
 COMMANDS = {"encode": run_encode, "decode": run_decode, "roundtrip": run_roundtrip}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (CliError, MidiReadError, ValueError) as error:  # bad input, never a traceback
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # e.g. `encode ... | head`: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except ValueError as error:  # the codec's own checks of values the user gave
+        if isinstance(error, UserError):
+            raise
+        raise CliError(str(error)) from error
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m mt_music.midi`; returns the exit status."""
+    return main_with_errors(_main, argv)

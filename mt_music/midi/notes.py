@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import pretty_midi
 
+from mt_music.errors import UserError
+
 SUSTAIN_CONTROL_NUMBER = 64
 DEFAULT_VELOCITY = 100
 # Ticks per quarter note when writing: at 120 qpm one tick is 0.25 ms, so a 10 ms grid is exact.
@@ -23,7 +25,7 @@ WRITE_RESOLUTION = 2000
 WRITE_TEMPO_QPM = 120.0
 
 
-class MidiReadError(ValueError):
+class MidiReadError(UserError, ValueError):
     """A MIDI file could not be read (missing, unreadable or corrupt)."""
 
 
