@@ -51,16 +51,25 @@ def train(*, model: models.EncoderDecoderModel, data_source: launch.DataSource, 
           async_checkpoints: bool = True, peak_flops: float | None = None, tensorboard: bool = True,
           stop_check_every: int = 10, max_consecutive_skipped_steps: int | None = 20) -> TrainState:
     """Trains (or resumes) up to `num_steps` steps of global batch `batch_size`; returns the final state."""
+    launch.check_count(num_steps, "TRAIN_STEPS (train.train.num_steps)")
+    launch.check_count(num_microbatches, "train.train.num_microbatches")
     run = launch.start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh, tensorboard=tensorboard,
                            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
                            async_checkpoints=async_checkpoints)
-    partitioner, writer, checkpointer, start_step = run.partitioner, run.writer, run.checkpointer, run.start_step
+    with run:
+        return _train(run, model, num_steps, optimizer, num_microbatches, seed, log_every, peak_flops,
+                      stop_check_every, max_consecutive_skipped_steps)
+
+
+def _train(run: launch.Run, model: models.EncoderDecoderModel, num_steps: int, optimizer: trainer.OptimizerConfig,
+           num_microbatches: int, seed: int, log_every: int, peak_flops: float | None, stop_check_every: int,
+           max_consecutive_skipped_steps: int | None) -> TrainState:
+    partitioner, checkpointer, batch_size = run.partitioner, run.checkpointer, run.batch_size
     input_shapes = run.batch_shapes
     train_lib = trainer.Trainer(model, partitioner, input_shapes, optimizer, num_microbatches=num_microbatches)
-    if start_step:
-        state = checkpointer.restore(train_lib.abstract_state, start_step)
-    else:
-        state = train_lib.create_state(seed)
+    state = run.resume(train_lib.abstract_state, lambda: train_lib.create_state(seed), num_steps=num_steps,
+                       schedule_steps=optimizer.total_steps)
+    start_step, writer = run.start_step, run.writer
     num_params = trainer.count_parameters(state.params)
     logging.info("%d parameters; starting at step %d of %d", num_params, start_step, num_steps)
     writer.write_hparams({"batch_size": batch_size, "num_steps": num_steps, "num_microbatches": num_microbatches,
@@ -81,7 +90,7 @@ def train(*, model: models.EncoderDecoderModel, data_source: launch.DataSource, 
 
     state = launch.run_loop(lambda state, batch: train_lib.train_step(state, train_lib.global_batch(batch, batch_size)),
                             run.batches, state, start_step=start_step, num_steps=num_steps,
-                            checkpointer=checkpointer, model_dir=model_dir, after_step=after_step,
+                            checkpointer=checkpointer, model_dir=run.model_dir, after_step=after_step,
                             stop_check_every=stop_check_every,
                             max_consecutive_skipped_steps=max_consecutive_skipped_steps)
     writer.flush()

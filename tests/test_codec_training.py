@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mt_music import errors
 from mt_music.codecs import audio_codec, discriminators, image_rqvae, models, quantizer, tokenizer
 from mt_music.codecs.trainer import CodecTrainer
 from mt_music.data import codec_windows as codec_data
@@ -67,7 +68,8 @@ def image_run(tmp_path_factory):
                f"--gin.codec_windows.directory_images.directory='{images_dir}'", "--gin.BATCH_SIZE=8",
                "--gin.codec_windows.ImageCrops.crop_height=32", "--gin.codec_windows.ImageCrops.crop_width=32",
                "--gin.train.train.log_every=2", "--gin.train.train.summary_every=3",
-               "--gin.train.train.checkpoint_every=3", "--gin.train.train.tensorboard=False"]
+               "--gin.train.train.checkpoint_every=3", "--gin.train.train.tensorboard=False",
+               "--gin.trainer.OptimizerConfig.total_steps=5"]  # the schedule the resume extends the run to
     first = subprocess.run(command + ["--gin.TRAIN_STEPS=3"], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     second = subprocess.run(command + ["--gin.TRAIN_STEPS=5"], capture_output=True, text=True, timeout=600)
@@ -110,7 +112,7 @@ def test_loaded_codec_matches_the_model(image_run):
         codec.decode_image(np.full((1, 1, 4), 999))
 
 
-def test_bake_then_decode_round_trip(image_run, tmp_path):
+def test_bake_then_decode_round_trip(image_run, tmp_path, capsys):
     import bake_codec_tokens
     import decode_codec_tokens
 
@@ -134,9 +136,10 @@ def test_bake_then_decode_round_trip(image_run, tmp_path):
         np.testing.assert_array_equal(token_records.image_variant(record, 0), codec.encode_image(padded))
         shifted = preprocessing.shifted_padded_image(pixels.to_model_range(image.astype(np.float32)), 7, 3)
         np.testing.assert_array_equal(token_records.image_variant(record, 31), codec.encode_image(shifted))
-    # resume: every shard exists, nothing is re-encoded
+    # resume: every shard exists with the same codec, nothing is re-encoded
+    codecs = json.loads((out / "bake.json").read_text())["codecs"]
     summary = token_bake.bake_split(token_bake.Baker(codec, None), token_bake.directory_examples(
-        token_bake.directory_files(str(images_dir), None)), 2, out / "all", 1, False, "bake")
+        token_bake.directory_files(str(images_dir), None)), 2, out / "all", 1, False, "bake", codecs=codecs)
     assert summary == {"examples_written": 0, "examples_skipped_existing": 2}
     # decode: tokens → PNG equals the codec's own decoding
     decoded_dir = tmp_path / "decoded"
@@ -145,6 +148,18 @@ def test_bake_then_decode_round_trip(image_run, tmp_path):
     png = np.asarray(Image.open(decoded_dir / "system0.png.shift0.png"))
     expected = np.round((codec.decode_image(token_records.image_variant(records[0], 0)) + 1) * 127.5).astype(np.uint8)
     np.testing.assert_array_equal(png, expected)
+    # another checkpoint of the codec into the same --out: refused before anything is written, or re-baked
+    shards = {path: path.read_bytes() for path in (out / "all").iterdir()}
+    assert errors.main_with_errors(bake_codec_tokens.main, args + ["--image-codec-step", "3"]) == 2
+    assert "2 shards baked with other codecs" in capsys.readouterr().err
+    assert shards == {path: path.read_bytes() for path in (out / "all").iterdir()}
+    assert bake_codec_tokens.main(args + ["--image-codec-step", "3", "--overwrite"]) == 0
+    assert json.loads((out / "bake.json").read_text())["splits"]["all"]["examples_written"] == 2
+    rebaked = list(token_records.read(str(out / "all" / "*.tfrecord")))
+    step3 = tokenizer.load_codec(model_dir, 3)
+    padded = preprocessing.pad_to_multiple(pixels.to_model_range(np.round(pixels.whiten_background(
+        codec_testing.engraved_systems()[0].astype(np.float32)))), fill=1.0)
+    np.testing.assert_array_equal(token_records.image_variant(rebaked[0], 0), step3.encode_image(padded))
 
 
 def test_directory_sources_and_windows(tmp_path):
@@ -273,7 +288,8 @@ def test_bake_refuses_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bake_codec_tokens.main(["--out", str(tmp_path)])  # no codec
     assert "--image-codec and/or --audio-codec" in capsys.readouterr().err
-    assert bake_codec_tokens.main(["--image-codec", str(tmp_path), "--corpus", "tiny", "--out", str(tmp_path)]) == 2
+    assert errors.main_with_errors(bake_codec_tokens.main, ["--image-codec", str(tmp_path), "--corpus", "tiny",
+                                                            "--out", str(tmp_path)]) == 2
     assert "not a codec run directory" in capsys.readouterr().err
 
 

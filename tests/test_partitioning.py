@@ -15,6 +15,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 from train_testing import global_batch, make_trainer
 
+from mt_music.errors import UserError
 from mt_music.training import partitioning
 
 MESHES = [(1, 1, 1), (8, 1, 1), (2, 2, 2), (1, 1, 8), (2, 1, 4)]
@@ -28,9 +29,9 @@ def test_mesh_shapes_rules_and_shardings():
     assert all(t == jax.sharding.AxisType.Auto for t in mesh.axis_types)
     assert dict(partitioning.make_mesh(partitioning.MeshConfig(data=2, fsdp=-1, model=2)).shape) == {
         "data": 2, "fsdp": 2, "model": 2}
-    with pytest.raises(ValueError, match="needs 12 devices"):
+    with pytest.raises(UserError, match="needs 12 devices"):
         partitioning.make_mesh(partitioning.MeshConfig(data=3, fsdp=2, model=2))
-    with pytest.raises(ValueError, match="at most one"):
+    with pytest.raises(UserError, match="at most one"):
         partitioning.make_mesh(partitioning.MeshConfig(data=-1, fsdp=-1))
 
     rules = dict(partitioning.logical_axis_rules(mesh))
@@ -42,7 +43,7 @@ def test_mesh_shapes_rules_and_shardings():
     assert fsdp.sharding(None, (5,)).spec == P(None)
     assert fsdp.data_sharding.spec == P(("data", "fsdp"))
     assert fsdp.data_layout(8) == (0, 1)  # one process feeds every row
-    with pytest.raises(ValueError, match="not divisible"):
+    with pytest.raises(UserError, match="not divisible"):
         fsdp.data_layout(6)
     partitioning.initialize_distributed()  # no coordinator: a no-op on one host
 

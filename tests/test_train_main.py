@@ -73,7 +73,8 @@ def test_sigterm_saves_the_current_step_and_exits_cleanly_then_resumes(tmp_path)
     stopped = int(re.search(r"stopped by signal at step (\d+); checkpoint saved", log).group(1))
     assert stopped >= 3 and _checkpoint_steps(model_dir)[-1] == stopped
 
-    resumed = subprocess.run(_train_args(model_dir, f"--gin.TRAIN_STEPS={stopped + 2}",
+    resumed = subprocess.run(_train_args(model_dir, f"--gin.TRAIN_STEPS={stopped + 2}",  # the schedule stays
+                                         "--gin.trainer.OptimizerConfig.total_steps=100000",
                                          "--gin.train.train.tensorboard=False"),
                              cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-4000:]

@@ -12,32 +12,36 @@ the 8×4 one-pixel image shifts and the 9 audio offsets −20, −15, …, +20 s
 `--no-shifts` bakes only the unshifted codes. Output: `<out>/<split>/tokens-NNNNN.tfrecord`
 (`mt_music.data.token_records` documents and reads the format) and `<out>/bake.json`.
 Resumable: each shard of `--examples-per-shard` source examples is written atomically
-and skipped when a re-run finds it. `tools/decode_codec_tokens.py` turns records back
-into PNG / WAV.
+and skipped when a re-run with the same codecs finds it. Each shard records its codecs
+(path, step, parameter fingerprint) in `<shard>.codec.json`; a bake with other codecs into
+the same `--out` stops before writing anything, unless `--overwrite` re-bakes every shard.
+Unreadable and silent inputs are skipped with a note; a bake with nothing usable is an error.
+`tools/decode_codec_tokens.py` turns records back into PNG / WAV.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import sys
 import time
 
 from mt_music.codecs import tokenizer
-from mt_music.data import codec_windows as codec_data
 from mt_music.data.token_bake import (
     Baker,
     bake_split,
+    check_existing_shards,
+    codec_identity,
     corpus_examples,
     corpus_size,
     directory_examples,
     directory_files,
 )
+from mt_music.errors import ArgumentParser, UserError, check_output_dir, check_positive, main_with_errors
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image-codec", help="run directory of a trained image codec (codec.json + checkpoints)")
     parser.add_argument("--audio-codec", help="run directory of a trained audio codec")
@@ -51,6 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--no-shifts", action="store_true", help="bake only the unshifted codes")
     parser.add_argument("--examples-per-shard", type=int, default=64, help="records per output file (default 64)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="re-bake shards that other codecs made (default: stop with an error)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if not (args.image_codec or args.audio_codec):
@@ -68,43 +74,57 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        image_codec = tokenizer.load_codec(args.image_codec, args.image_codec_step) if args.image_codec else None
-        audio_codec = tokenizer.load_codec(args.audio_codec, args.audio_codec_step) if args.audio_codec else None
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    for codec, kind in ((image_codec, "image"), (audio_codec, "audio")):
-        if codec is not None and codec.kind != kind:
-            print(f"error: --{kind}-codec points at an {codec.kind} codec", file=sys.stderr)
-            return 2
+    out = check_output_dir(args.out, "--out")
+    for step, flag in ((args.image_codec_step, "--image-codec-step"), (args.audio_codec_step, "--audio-codec-step")):
+        if step is not None:
+            check_positive(step, flag, allow_zero=True)
+    image_codec = _load(args.image_codec, args.image_codec_step, "image")
+    audio_codec = _load(args.audio_codec, args.audio_codec_step, "audio")
+    codecs = {"image": codec_identity(image_codec, args.image_codec), "audio": codec_identity(audio_codec, args.audio_codec)}
+    mismatched = check_existing_shards(out, codecs)
+    if mismatched and not args.overwrite:
+        raise UserError(f"{out} holds {len(mismatched)} shards baked with other codecs (e.g. {mismatched[0]}); bake "
+                        "into a new --out, or pass --overwrite to bake them again with these codecs")
     baker = Baker(image_codec, audio_codec, shifts=not args.no_shifts)
-    out = pathlib.Path(args.out)
     started = time.perf_counter()
     summary = {"image_codec": args.image_codec, "image_codec_step": image_codec and image_codec.step,
                "audio_codec": args.audio_codec, "audio_codec_step": audio_codec and audio_codec.step,
-               "image_shifts": baker.image_shifts if image_codec else [],
+               "codecs": codecs, "image_shifts": baker.image_shifts if image_codec else [],
                "audio_shifts": list(baker.audio_shifts) if audio_codec else [], "splits": {}}
-    try:
-        if args.corpus:
-            summary["corpus"] = args.corpus
-            for split in args.splits:
-                total = corpus_size(args.corpus, split, args.data_dir)
-                examples = corpus_examples(args.corpus, split, args.data_dir)
-                summary["splits"][split] = bake_split(baker, examples, total, out / split, args.examples_per_shard,
-                                                      not args.no_progress, f"bake {split}")
-        else:
-            files = directory_files(args.images_dir, args.audio_dir)
-            summary["splits"]["all"] = bake_split(baker, directory_examples(files), len(files), out / "all", args.examples_per_shard,
-                                                  not args.no_progress, "bake")
-    except codec_data.DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    bake = dict(examples_per_shard=args.examples_per_shard, progress=not args.no_progress, codecs=codecs,
+                overwrite=args.overwrite)
+    if args.corpus:
+        summary["corpus"] = args.corpus
+        sizes = {split: corpus_size(args.corpus, split, args.data_dir) for split in args.splits}  # fails early
+        for split in args.splits:
+            summary["splits"][split] = bake_split(baker, corpus_examples(args.corpus, split, args.data_dir),
+                                                  sizes[split], out / split, description=f"bake {split}", **bake)
+    else:
+        files = directory_files(args.images_dir, args.audio_dir)
+        if not files:
+            raise UserError(f"no image or audio files in {args.images_dir or args.audio_dir}")
+        summary["splits"]["all"] = bake_split(baker, directory_examples(files), len(files), out / "all",
+                                              description="bake", **bake)
+    done = sum(split["examples_written"] + split["examples_skipped_existing"] for split in summary["splits"].values())
+    if not done:
+        raise UserError("nothing was baked: no input example was usable (see the notes above)")
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / "bake.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary["splits"]), f"in {summary['seconds']} s → {out}")
     return 0
 
 
+def _load(path: str | None, step: int | None, kind: str) -> tokenizer.TrainedCodec | None:
+    if not path:
+        return None
+    try:
+        codec = tokenizer.load_codec(path, step)
+    except (FileNotFoundError, ValueError) as error:
+        raise UserError(f"--{kind}-codec: {error}") from error
+    if codec.kind != kind:
+        raise UserError(f"--{kind}-codec points at an {codec.kind} codec")
+    return codec
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_with_errors(main))

@@ -80,17 +80,26 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
           tensorboard: bool = True, stop_check_every: int = 10,
           max_consecutive_skipped_steps: int | None = 20) -> CodecTrainState:
     """Trains (or resumes) a codec up to `num_steps` steps of global batch `batch_size`; returns the state."""
+    launch.check_count(num_steps, "TRAIN_STEPS (train.train.num_steps)")
     run = launch.start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh, tensorboard=tensorboard,
                            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
                            async_checkpoints=async_checkpoints)
-    launch.write_text(os.path.join(model_dir, CODEC_SPEC), json.dumps(model.to_spec(), indent=1))
+    with run:
+        launch.write_text(os.path.join(model_dir, CODEC_SPEC), json.dumps(model.to_spec(), indent=1))
+        model.check_batch(run.first_batch)
+        codec_trainer = CodecTrainer(model, run.partitioner, run.batch_shapes, optimizer, discriminator_optimizer,
+                                     adversarial_start_step=adversarial_start_step)
+        state = run.resume(codec_trainer.abstract_state, lambda: codec_trainer.create_state(seed), num_steps=num_steps,
+                           schedule_steps=optimizer.total_steps)
+        return _train(run, codec_trainer, state, num_steps, eval_source, summary_every, summary_examples, log_every,
+                      stop_check_every, max_consecutive_skipped_steps)
+
+
+def _train(run: launch.Run, codec_trainer: CodecTrainer, state: CodecTrainState, num_steps: int, eval_source: Any,
+           summary_every: int, summary_examples: int, log_every: int, stop_check_every: int,
+           max_consecutive_skipped_steps: int | None) -> CodecTrainState:
     partitioner, writer, checkpointer, start_step = run.partitioner, run.writer, run.checkpointer, run.start_step
-    model.check_batch(run.first_batch)
-    batch_shapes = run.batch_shapes
-    codec_trainer = CodecTrainer(model, partitioner, batch_shapes, optimizer, discriminator_optimizer,
-                                 adversarial_start_step=adversarial_start_step)
-    state = (checkpointer.restore(codec_trainer.abstract_state, start_step) if start_step
-             else codec_trainer.create_state(seed))
+    batch_size, model = run.batch_size, codec_trainer.model
     num_params, num_disc_params = trainer.count_parameters(state.params), trainer.count_parameters(state.disc_params)
     logging.info("codec: %d parameters (+ %d discriminator); starting at step %d of %d", num_params,
                  num_disc_params, start_step, num_steps)
@@ -117,7 +126,7 @@ def train(*, model: models.CodecModel, data_source: Any, model_dir: str, batch_s
     state = launch.run_loop(
         lambda state, batch: codec_trainer.train_step(state, codec_trainer.global_batch(batch, batch_size)),
         run.batches, state, start_step=start_step, num_steps=num_steps,
-        checkpointer=checkpointer, model_dir=model_dir, after_step=after_step, stop_check_every=stop_check_every,
+        checkpointer=checkpointer, model_dir=run.model_dir, after_step=after_step, stop_check_every=stop_check_every,
         max_consecutive_skipped_steps=max_consecutive_skipped_steps, skipped_metric="train/skipped_steps")
     writer.flush()
     writer.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import zipfile
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -23,13 +24,14 @@ from absl import logging
 
 from mt_music import audio as audio_lib
 from mt_music.data.indexed_source import IndexedSource
+from mt_music.errors import UserError
 from mt_music.image import grids, pixels, preprocessing
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".opus", ".webm")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """No usable data where it was looked for; the message says where and why."""
 
 
@@ -150,7 +152,13 @@ def save_arrays(path: str | os.PathLike, *, images: Sequence[np.ndarray] = (),
 def _load_npz(path: str | os.PathLike, key: str) -> np.lib.npyio.NpzFile:
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file (export one with tools/export_codec_data.py)")
-    arrays = np.load(path)
+    try:
+        arrays = np.load(path)
+        if not hasattr(arrays, "files"):
+            raise ValueError("a single array, not an .npz archive")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path} is not a readable .npz of arrays ({error}); export one with "
+                        "tools/export_codec_data.py") from error
     if key not in arrays:
         raise DataError(f"{path} holds no {key.split('_')[0]} data (it has {', '.join(sorted(arrays.files))})")
     return arrays
@@ -187,7 +195,8 @@ class ImageCrops(IndexedSource):
         if not len(images):
             raise DataError("ImageCrops got no images")
         if crop_height % grids.PATCH_SIZE or crop_width % grids.PATCH_SIZE:
-            raise ValueError(f"crop {crop_height}×{crop_width} must be multiples of {grids.PATCH_SIZE} px")
+            raise DataError(f"codec_windows.ImageCrops: crop {crop_height}×{crop_width} must be multiples of "
+                            f"{grids.PATCH_SIZE} px (the image token size)")
         self.images = [np.asarray(image, np.uint8) for image in images]
         self.crop_height, self.crop_width = crop_height, crop_width
         self.seed, self.tries = seed, max(1, tries)

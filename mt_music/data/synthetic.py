@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mt_music.data.indexed_source import IndexedSource
+from mt_music.errors import UserError
 from mt_music.image import grids
 from mt_music.lmx.vocabulary import LMX_TOKENS
 from mt_music.vocabulary import Modality, UnifiedVocabulary
@@ -43,7 +44,7 @@ class TaskSpec:
         pair, _, op = spec.partition(":")
         source, arrow, target = pair.partition("->")
         if not arrow or op not in ("", "copy", "reverse"):
-            raise ValueError(f"task {spec!r} is not 'source->target[:copy|:reverse]'")
+            raise UserError(f"synthetic.SyntheticTask.tasks: task {spec!r} is not 'source->target[:copy|:reverse]'")
         return cls(Modality.parse(source.strip()), Modality.parse(target.strip()), op == "reverse")
 
 
@@ -79,10 +80,10 @@ class SyntheticTask(IndexedSource):
         self.seed = seed
         self.vocabulary = vocabulary or UnifiedVocabulary()
         if not 1 <= alphabet_size <= len(LMX_TOKENS):
-            raise ValueError(f"alphabet_size must be 1..{len(LMX_TOKENS)}, got {alphabet_size}")
+            raise UserError(f"synthetic.SyntheticTask.alphabet_size must be 1..{len(LMX_TOKENS)}, got {alphabet_size}")
         for task in self.tasks:
             if self._max_symbols(task) < 1:
-                raise ValueError(f"{task} does not fit into lengths {encoder_length}/{decoder_length}")
+                raise UserError(f"synthetic.SyntheticTask: {task} does not fit into lengths {encoder_length}/{decoder_length}")
 
     # ------------------------------------------------------------ one example
 

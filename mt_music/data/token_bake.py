@@ -2,11 +2,18 @@
 
 Every example is encoded with all shift variants (the 8×4 one-pixel image shifts, the 9 audio
 offsets −20…+20 samples); `tools/bake_codec_tokens.py` is the command line.
+
+Each shard `tokens-NNNNN.tfrecord` has a sidecar `tokens-NNNNN.tfrecord.codec.json` naming the
+codecs that made it (path, step, a fingerprint of their parameters). A resumed bake skips a shard
+only when its codecs are the same; a bake with other codecs into the same `--out` stops before it
+writes anything (or, asked to, bakes every shard again), so records never mix two codecs' codes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 import pathlib
 
@@ -15,9 +22,52 @@ from tqdm import tqdm
 
 from mt_music.codecs import tokenizer
 from mt_music.data import codec_windows as codec_data
+from mt_music.errors import UserError
 from mt_music.image import pixels, preprocessing
 
 AUDIO_SHIFTS = tuple(range(-20, 21, 5))
+CODEC_SIDECAR = ".codec.json"
+SILENCE_PEAK = 1e-4  # a recording whose peak is below this (−80 dBFS) holds nothing to encode
+
+
+def codec_fingerprint(codec: tokenizer.TrainedCodec) -> str:
+    """SHA-256 over the codec's spec and every parameter array (names, shapes, dtypes, bytes)."""
+    import jax
+
+    digest = hashlib.sha256(json.dumps(codec.model.to_spec(), sort_keys=True).encode())
+    for path, leaf in jax.tree_util.tree_flatten_with_path(codec.variables)[0]:
+        array = np.asarray(leaf)
+        digest.update(f"{jax.tree_util.keystr(path)}{array.shape}{array.dtype}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def codec_identity(codec: tokenizer.TrainedCodec | None, path: str | None) -> dict | None:
+    """What a shard records about one of its codecs."""
+    if codec is None:
+        return None
+    return {"path": os.path.abspath(path) if path else None, "step": codec.step,
+            "fingerprint": codec_fingerprint(codec)}
+
+
+def check_existing_shards(out: pathlib.Path, codecs: dict) -> list[pathlib.Path]:
+    """The shards under `out` that other codecs (or unrecorded ones) made; empty when a resume may skip them."""
+    from mt_music.data import token_records
+
+    pattern = token_records.FILE_PATTERN.format(index=0).replace("00000", "*")
+    return [shard for shard in sorted(out.glob(f"*/{pattern}")) if _shard_codecs(shard) != _comparable(codecs)]
+
+
+def _shard_codecs(shard: pathlib.Path) -> dict | None:
+    try:
+        return _comparable(json.loads(pathlib.Path(str(shard) + CODEC_SIDECAR).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _comparable(codecs: dict) -> dict:
+    """Codec records compared by fingerprint only (the same weights under another path bake the same codes)."""
+    return {kind: (record or {}).get("fingerprint") for kind, record in sorted(codecs.items())}
 
 
 def shift_audio(waveform: np.ndarray, offset: int) -> np.ndarray:
@@ -42,7 +92,7 @@ def corpus_examples(config: str, split: str, data_dir: str | None):
 def corpus_size(config: str, split: str, data_dir: str | None) -> int:
     from mt_music.corpus import build, tfds_builder
 
-    builder = tfds_builder.builder(config, data_dir or str(build.default_data_dir()))
+    builder = tfds_builder.prepared_builder(config, data_dir or str(build.default_data_dir()))
     return builder.info.splits[split].num_examples
 
 
@@ -67,7 +117,11 @@ def directory_examples(files: list[tuple[str, pathlib.Path, str]]):
                 gray = pixels.whiten_background(pixels.load_grayscale(path))
                 yield name, np.round(gray).astype(np.uint8), None, {}
             else:
-                yield name, None, audio.load_audio(path), {}
+                waveform = audio.load_audio(path)
+                if waveform.size == 0 or float(np.max(np.abs(waveform))) < SILENCE_PEAK:
+                    tqdm.write(f"skipping {path}: silent (peak below −80 dBFS)")
+                    continue
+                yield name, None, waveform, {}
         except (OSError, ValueError, audio.AudioError) as error:
             tqdm.write(f"skipping {path}: {error}")
 
@@ -117,8 +171,9 @@ class Baker:
 
 
 def bake_split(baker: Baker, examples, total: int, out_dir: pathlib.Path, examples_per_shard: int,
-               progress: bool, description: str) -> dict:
-    """Writes shards of `examples_per_shard` records; existing shards are skipped (resume)."""
+               progress: bool, description: str, codecs: dict, overwrite: bool = False) -> dict:
+    """Writes shards of `examples_per_shard` records with their codec sidecars; shards that the same
+    codecs made are skipped (resume), others are baked again when `overwrite`."""
     import tensorflow as tf
 
     from mt_music.data import token_records
@@ -131,14 +186,22 @@ def bake_split(baker: Baker, examples, total: int, out_dir: pathlib.Path, exampl
         if not chunk:
             break
         path = out_dir / token_records.FILE_PATTERN.format(index=index)
-        if path.exists():
+        if path.exists() and _shard_codecs(path) == _comparable(codecs):
             skipped += len(chunk)
+        elif path.exists() and not overwrite:
+            raise UserError(f"{path} was baked with other codecs; bake into a new --out, or pass --overwrite")
         else:
             tmp = path.with_suffix(".tmp")
             with tf.io.TFRecordWriter(str(tmp)) as writer:
                 for example in chunk:
                     writer.write(baker.record(*example))
                     bar.update(1)
+            # the old shard goes first and the sidecar comes before the new shard: a bake killed in
+            # between leaves no shard with another shard's sidecar
+            path.unlink(missing_ok=True)
+            sidecar = pathlib.Path(str(path) + CODEC_SIDECAR)
+            sidecar.with_suffix(".tmp").write_text(json.dumps(codecs, indent=1))
+            os.replace(sidecar.with_suffix(".tmp"), sidecar)
             os.replace(tmp, path)
             written += len(chunk)
             continue

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import itertools
+import json
 import logging as std_logging
 import os
+import re
 import signal
 import sys
 import time
+import tokenize
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -24,12 +28,18 @@ import numpy as np
 from absl import app, flags, logging
 from jax.experimental import multihost_utils
 
+from mt_music.errors import EXIT_USER_ERROR, TRACEBACK_VARIABLE, UserError, check_output_dir, one_line
 from mt_music.training import checkpoints, divergence, gin_paths, metric_writers, partitioning
+
+SCHEDULE_FILE = "schedule.json"
 
 
 class DataSource(Protocol):
     def batches(self, batch_size: int, start_step: int, shard_index: int,
                 num_shards: int) -> Iterator[dict[str, np.ndarray]]: ...
+
+
+_ACTIVE: list[StopSignal] = []  # the handler entry points install before start-up (see `run`)
 
 
 class StopSignal:
@@ -55,20 +65,33 @@ class StopSignal:
         with contextlib.suppress(ValueError):  # not the main thread: no handler, never stops
             for signum in self.SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
+        _ACTIVE.remove(self)
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous.clear()
 
-    def should_stop(self, step: int) -> bool:
-        """One host: at once. Several: every `check_every` steps, if any host got the signal."""
+    def should_stop(self, step: int, *, now: bool = False) -> bool:
+        """One host: at once. Several: every `check_every` steps (or `now`), if any host got the signal."""
         if jax.process_count() == 1:
             return self.received
-        if step % self.check_every:
+        if step % self.check_every and not now:
             return False
         return bool(np.any(multihost_utils.process_allgather(np.int32(self.received))))
+
+
+@contextlib.contextmanager
+def stop_signal(check_every: int) -> Iterator[StopSignal]:
+    """The entry point's handler if it installed one (a signal during start-up is kept), else a new one."""
+    if _ACTIVE:
+        _ACTIVE[-1].check_every = check_every
+        yield _ACTIVE[-1]
+    else:
+        with StopSignal(check_every) as stop:
+            yield stop
 
 
 def write_text(path: str, text: str) -> None:
@@ -79,37 +102,95 @@ def write_text(path: str, text: str) -> None:
 
 @dataclasses.dataclass
 class Run:
-    """What every trainer sets up before building its state (see `start_run`)."""
+    """What every trainer sets up before building its state (see `start_run`); `resume` then picks the step."""
 
+    model_dir: str
     partitioner: partitioning.Partitioner
-    writer: Any
     checkpointer: checkpoints.Checkpointer
-    start_step: int  # 0, or the latest checkpoint's step (resume)
+    data_source: DataSource
+    batch_size: int
+    tensorboard: bool
     first_batch: dict[str, np.ndarray]  # this host's rows; its shapes size the model
-    batches: Iterator[dict[str, np.ndarray]]  # from the first batch on
     batch_shapes: dict[str, tuple[int, ...]]  # global shapes
+    start_step: int = 0  # set by `resume`: 0, or the step of the newest good checkpoint
+    writer: Any = None  # set by `resume`
+    batches: Iterator[dict[str, np.ndarray]] | None = None  # from step 0; `resume` moves it to start_step
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Closes the checkpointer also when start-up fails (orbax's threads otherwise outlive the error)."""
+        self.checkpointer.close()
+
+    def resume(self, abstract_state: Any, init: Callable[[], Any], *, num_steps: int, schedule_steps: int) -> Any:
+        """The newest good checkpoint's state (falling back over damaged steps) or `init()`; then the
+        metric writer and this host's batches from that step on. `schedule_steps`: the optimizer's
+        total_steps, which a resume must keep (`check_schedule`)."""
+        latest = self.checkpointer.latest_step() or 0
+        check_schedule(self.model_dir, schedule_steps, resuming=latest > 0)
+        if latest >= num_steps:
+            raise UserError(f"nothing to do: the run in {self.model_dir} is already at step {latest} and "
+                            f"num_steps (TRAIN_STEPS) is {num_steps}; to train further raise TRAIN_STEPS and keep "
+                            "the schedule's total_steps (see `python -m mt_music.train --help`)")
+        restored = self.checkpointer.restore_newest_good(abstract_state)
+        state, self.start_step = restored if restored else (init(), 0)
+        self.writer = metric_writers.create_default_writer(self.model_dir, just_logging=jax.process_index() > 0,
+                                                           tensorboard=self.tensorboard, resume_step=self.start_step)
+        if self.start_step:  # the batches from step 0 (the first one already read) are not needed
+            shard_index, num_shards = self.partitioner.data_layout(self.batch_size)
+            self.batches = self.data_source.batches(batch_size=self.batch_size, start_step=self.start_step,
+                                                    shard_index=shard_index, num_shards=num_shards)
+        return state
+
+
+def check_count(value: Any, setting: str) -> None:
+    """A gin setting that must be a whole number ≥ 1 (gin passes whatever the user wrote)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UserError(f"{setting} must be a whole number ≥ 1, got {value!r}")
+
+
+def check_schedule(model_dir: str, total_steps: int, resuming: bool) -> None:
+    """Records the schedule length of a new run; refuses a resume that would change it.
+
+    The learning rate of the steps already taken depends on `total_steps`: extending a finished run
+    keeps it, and raises `num_steps` only (the steps past the schedule's end train at its final rate).
+    """
+    path = os.path.join(model_dir, SCHEDULE_FILE)
+    if not resuming or not os.path.exists(path):
+        write_text(path, json.dumps({"total_steps": int(total_steps)}) + "\n")
+        return
+    with open(path) as f:
+        recorded = int(json.load(f)["total_steps"])
+    if recorded != int(total_steps):
+        raise UserError(
+            f"{model_dir} was trained with a learning-rate schedule of total_steps={recorded}; this resume asks "
+            f"for total_steps={total_steps}, which would change the rate of the steps already taken. To extend "
+            f"the run, keep the schedule and raise the step count: --gin.trainer.OptimizerConfig.total_steps={recorded} "
+            "--gin.TRAIN_STEPS=<more>; or give a new MODEL_DIR")
 
 
 def start_run(model_dir: str, data_source: DataSource, *, batch_size: int, mesh: partitioning.MeshConfig,
               tensorboard: bool, checkpoint_every: int, keep_checkpoints: int | None,
               async_checkpoints: bool) -> Run:
-    """Run directory + config.gin, mesh, metric writer, checkpointer, resume step and this host's batches."""
-    os.makedirs(model_dir, exist_ok=True)
-    write_text(os.path.join(model_dir, "config.gin"), gin.config_str())
+    """Run directory + config.gin, mesh, checkpointer and the first batch (its shapes size the model)."""
+    check_count(batch_size, "BATCH_SIZE (train.train.batch_size)")
+    check_output_dir(model_dir, "MODEL_DIR")
     partitioner = partitioning.Partitioner(partitioning.make_mesh(mesh))
     logging.info("mesh %s on %d devices (%s)", dict(partitioner.mesh.shape), jax.device_count(),
                  jax.devices()[0].device_kind)
+    shard_index, num_shards = partitioner.data_layout(batch_size)
     checkpointer = checkpoints.Checkpointer(os.path.join(model_dir, "checkpoints"), save_every=checkpoint_every,
                                             keep=keep_checkpoints, async_save=async_checkpoints)
-    start_step = checkpointer.latest_step() or 0
-    writer = metric_writers.create_default_writer(model_dir, just_logging=jax.process_index() > 0,
-                                                  tensorboard=tensorboard, resume_step=start_step)
-    shard_index, num_shards = partitioner.data_layout(batch_size)
-    batches = data_source.batches(batch_size=batch_size, start_step=start_step, shard_index=shard_index,
-                                  num_shards=num_shards)
-    first = next(batches)
+    write_text(os.path.join(model_dir, "config.gin"), gin.config_str())
+    from_zero = iter(data_source.batches(batch_size=batch_size, start_step=0, shard_index=shard_index,
+                                         num_shards=num_shards))
+    first = next(from_zero, None)
+    if first is None:
+        raise UserError("the data source yields no batch: check train.train.data_source (0 usable examples?)")
     shapes = {name: (batch_size,) + value.shape[1:] for name, value in first.items()}
-    return Run(partitioner, writer, checkpointer, start_step, first, itertools.chain([first], batches), shapes)
+    return Run(model_dir, partitioner, checkpointer, data_source, batch_size, tensorboard, first, shapes,
+               batches=itertools.chain([first], from_zero))
 
 
 def run_loop(step_fn: Callable[[Any, dict], tuple[Any, dict]], batches: Iterator[dict], state: Any, *,
@@ -127,7 +208,10 @@ def run_loop(step_fn: Callable[[Any, dict], tuple[Any, dict]], batches: Iterator
     step = start_step
     guard = divergence.DivergenceGuard(max_consecutive_skipped_steps, int(state.skipped_steps), stop_check_every)
     try:
-        with StopSignal(stop_check_every) as stop:
+        with stop_signal(stop_check_every) as stop:
+            if stop.should_stop(step, now=True):
+                logging.warning("stopped by signal during start-up, before step %d; nothing new to save", step + 1)
+                return state
             for local_batch in batches:
                 if step >= num_steps:
                     break
@@ -187,8 +271,32 @@ def parse_gin(gin_files: list[str], bindings: list[str], search_paths: list[str]
     resolved = []
     for name in gin_files:
         found = [os.path.join(d, name) for d in ["", *paths] if os.path.isfile(os.path.join(d, name))]
-        resolved.append(os.path.abspath(found[0]) if found else name)
-    gin.parse_config_files_and_bindings(resolved, bindings, finalize_config=True)
+        if not found:
+            raise UserError(f"--gin_file: {name} not found in the working directory, --gin_search_paths or "
+                            f"mt_music's gin/ ({', '.join(map(str, gin_paths.gin_search_paths()))})")
+        resolved.append(os.path.abspath(found[0]))
+    try:
+        gin.parse_config_files_and_bindings(resolved, bindings, finalize_config=True)
+    except tokenize.TokenError as error:
+        raise UserError(f"gin: a file or binding ends inside brackets or a string ({error.args[0]}); "
+                        "close every bracket and quote") from error
+    except SyntaxError as error:
+        raise UserError(f"gin: {one_line(error)} (strings need quotes: --gin.MODEL_DIR=\"'/tmp/run'\")") from error
+    except Exception as error:  # noqa: BLE001 - whatever gin raises while parsing is a mistake in the config
+        raise UserError(f"gin: {one_line(error)}") from error
+    check_macros_used(bindings)
+
+
+def check_macros_used(bindings: list[str]) -> None:
+    """A command-line macro that no config refers to is a misspelling (gin itself accepts it silently)."""
+    config = gin.config_str()
+    used = set(re.findall(r"%([A-Za-z_][\w.]*)", config))
+    for binding in bindings:
+        name = binding.split("=", 1)[0].strip()
+        if name and "." not in name and "/" not in name and name not in used:
+            close = difflib.get_close_matches(name, sorted(used), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise UserError(f"gin: the binding {name}=… sets a macro that no config uses{hint}")
 
 
 def quiet_library_logs() -> None:
@@ -212,26 +320,49 @@ def main(argv: list[str], entry_point: Callable[[], Callable[[], Any]], example_
 
     `entry_point()` returns the gin-configured function (imported by its module name: under
     `python -m` the entry point's own file is `__main__`, which gin did not configure).
-    `user_errors` and a diverged run become one `error:` line on stderr and exit status 2 instead of
-    a traceback.
+    A user error (mt_music.errors), a gin mistake, `user_errors` and a diverged run become one
+    `error:` line on stderr and exit status 2 instead of a traceback (MT_MUSIC_TRACEBACK=1 shows it).
     """
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    FLAGS = flags.FLAGS
-    quiet_library_logs()
-    metric_writers.hide_accelerators_from_tensorflow()
-    partitioning.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
-                                        auto=FLAGS.multihost_auto)
-    if not FLAGS.gin_file:
-        raise app.UsageError(f"give at least one --gin_file (e.g. {example_gin_file}); see --help")
-    parse_gin(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
     try:
-        gin.get_configurable(entry_point())()
-    except (divergence.DivergenceError, *user_errors) as error:
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        if len(argv) > 1:
+            raise UserError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --; see --help)")
+        FLAGS = flags.FLAGS
+        quiet_library_logs()
+        metric_writers.hide_accelerators_from_tensorflow()
+        partitioning.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
+                                            auto=FLAGS.multihost_auto)
+        if not FLAGS.gin_file:
+            raise UserError(f"give at least one --gin_file (e.g. {example_gin_file}); see --help")
+        parse_gin(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
+        function = gin.get_configurable(entry_point())
+        try:
+            function()
+        except RuntimeError as error:  # gin's own message for an unset %gin.REQUIRED
+            if "Required bindings" not in str(error):
+                raise
+            raise UserError(f"gin: {_without_gin_context(error)}; bind them in a --gin_file or with "
+                            "--gin.NAME=VALUE") from error
+    except (UserError, divergence.DivergenceError, *user_errors) as error:
+        _exit_with_error(error)
+    except OSError as error:
+        if not error.filename:
+            raise
+        _exit_with_error(error)
     logging.info("done")
+
+
+def _without_gin_context(error: BaseException) -> str:
+    """The message without the "In call to configurable …" lines gin appends."""
+    return " ".join(str(error).split("\n  In call to configurable")[0].split())
+
+
+def _exit_with_error(error: BaseException) -> None:
+    if os.environ.get(TRACEBACK_VARIABLE):
+        raise error
+    message = _without_gin_context(error) if not isinstance(error, OSError) else one_line(error)
+    logging.error("%s", message)
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
 
 
 def run(main_fn: Callable[[list[str]], None]) -> None:
@@ -239,13 +370,23 @@ def run(main_fn: Callable[[list[str]], None]) -> None:
     define_flags()
     for name in ENTRY_POINT_FLAGS:  # absl's --help shows the main module's key flags only
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
-    run_app(main_fn)
+    with StopSignal():  # from here on SIGTERM / Ctrl-C during start-up stop the run cleanly too
+        run_app(main_fn)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with a bad flag as one `error:` line (absl prints two and exits 1)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {one_line(error)} (see {os.path.basename(argv[0])} --help)", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
 
 
 def run_app(main_fn: Callable[[list[str]], None]) -> None:
     """`app.run` with `--gin.NAME=VALUE` rewritten and `--help` a success (absl ends it with status 1)."""
     try:
-        app.run(main_fn, argv=rewrite_gin_args(sys.argv))
+        app.run(main_fn, argv=rewrite_gin_args(sys.argv), flags_parser=_parse_flags)
     except SystemExit as stop:
         if stop.code == 1 and HELP_FLAGS & set(sys.argv[1:]):
             sys.exit(0)

@@ -28,6 +28,7 @@ from jax.experimental import mesh_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from mt_music.errors import UserError
 from mt_music.model import layers
 
 MESH_AXES = ("data", "fsdp", "model")
@@ -49,18 +50,26 @@ class MeshConfig:
     model: int = 1
     dcn_data: int = 1
 
+    def __post_init__(self):
+        for name in ("data", "fsdp", "model", "dcn_data"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not (value >= 1 or value == -1):
+                raise UserError(f"partitioning.MeshConfig.{name} must be a positive integer or -1 (the devices "
+                                f"left over), got {value!r}")
+
 
 def _resolve(shape: Sequence[int], total: int) -> tuple[int, ...]:
     shape = list(shape)
     if shape.count(-1) > 1:
-        raise ValueError(f"at most one mesh axis may be -1, got {shape}")
+        raise UserError(f"partitioning.MeshConfig: at most one mesh axis may be -1, got {shape}")
     known = math.prod(s for s in shape if s != -1)
     if -1 in shape:
         if total % known:
-            raise ValueError(f"{total} devices cannot fill mesh {shape}")
+            raise UserError(f"partitioning.MeshConfig: {total} devices cannot fill mesh {shape}; choose axis sizes that divide {total}")
         shape[shape.index(-1)] = total // known
     if math.prod(shape) != total:
-        raise ValueError(f"mesh {shape} needs {math.prod(shape)} devices, there are {total}")
+        raise UserError(f"partitioning.MeshConfig: mesh {shape} needs {math.prod(shape)} devices, there are {total}; "
+                        "set one axis to -1 or sizes whose product is the device count")
     return tuple(shape)
 
 
@@ -72,7 +81,7 @@ def make_mesh(config: MeshConfig = MeshConfig(), devices: Sequence[jax.Device] |
         shape = _resolve((config.data, config.fsdp, config.model), len(devices))
         return jax.make_mesh(shape, MESH_AXES, axis_types=auto, devices=devices)
     if len(devices) % config.dcn_data:
-        raise ValueError(f"{len(devices)} devices do not split into {config.dcn_data} slices")
+        raise UserError(f"partitioning.MeshConfig.dcn_data: {len(devices)} devices do not split into {config.dcn_data} slices")
     per_slice = _resolve((config.data, config.fsdp, config.model), len(devices) // config.dcn_data)
     # TPU slices when devices carry several slice indices; otherwise (GPU/CPU hosts) one granule per process.
     by_process = len({getattr(d, "slice_index", 0) for d in devices}) == 1
@@ -172,7 +181,8 @@ class Partitioner:
         """
         ways = self.batch_ways
         if global_batch_size % ways:
-            raise ValueError(f"global batch {global_batch_size} is not divisible by data×fsdp = {ways}")
+            raise UserError(f"BATCH_SIZE {global_batch_size} is not divisible by the mesh's data×fsdp = {ways}; "
+                            f"use a multiple of {ways}")
         index_map = self.data_sharding.addressable_devices_indices_map((global_batch_size,))
         blocks = {(s[0].start or 0, s[0].stop or global_batch_size) for s in index_map.values()}
         start, stop = min(a for a, _ in blocks), max(b for _, b in blocks)
@@ -197,7 +207,7 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
     """
     if coordinator_address is None and not auto:
         if num_processes not in (None, 1):
-            raise ValueError("num_processes > 1 needs a coordinator_address (or auto=True)")
+            raise UserError("--num_processes > 1 needs --coordinator_address=HOST:PORT (or --multihost_auto)")
         return
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                process_id=process_id)

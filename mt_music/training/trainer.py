@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from absl import logging
 
+from mt_music.errors import UserError
 from mt_music.model import flops, models
 from mt_music.training import partitioning
 from mt_music.training.train_state import TrainState
@@ -104,7 +105,8 @@ def _split_microbatches(batch: Batch, num_microbatches: int) -> dict[str, Array]
     def split(x):
         b = x.shape[0]
         if b % num_microbatches:
-            raise ValueError(f"batch {b} is not divisible by {num_microbatches} microbatches")
+            raise UserError(f"the batch ({b} rows per step) is not divisible by train.train.num_microbatches = "
+                            f"{num_microbatches}; choose a divisor of it")
         x = x.reshape((b // num_microbatches, num_microbatches) + x.shape[1:]).swapaxes(0, 1)
         return nn.with_logical_constraint(x, (None, "batch") + (None,) * (x.ndim - 2))
     return {name: split(value) for name, value in batch.items()}
