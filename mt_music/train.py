@@ -17,7 +17,11 @@ data × fsdp × model; data takes the devices left over),
 MODEL_DIR receives checkpoints (`checkpoints/<step>/`), `metrics.jsonl` (and
 TensorBoard events where TensorFlow is installed), `config.gin` (as parsed) and
 `operative_config.gin` (the values used). A run restarted on the same MODEL_DIR
-resumes from the latest checkpoint, on whatever mesh it is given now. SIGTERM
+resumes from the newest checkpoint that verifies (a damaged one is reported, set aside
+under checkpoints_damaged/ and the previous one taken), on whatever mesh it is given now.
+TRAIN_STEPS also sets the schedule's total_steps; to extend a finished run keep the schedule:
+`--gin.TRAIN_STEPS=<more> --gin.trainer.OptimizerConfig.total_steps=<the old TRAIN_STEPS>`
+(a resume that would change the schedule is refused with that hint). SIGTERM
 (preemption) or Ctrl-C saves a checkpoint at the current step and exits with status 0.
 A step with a non-finite loss, gradient or parameter is skipped with a warning; after
 `--gin.train.train.max_consecutive_skipped_steps` (20) in a row the run stops with an error.

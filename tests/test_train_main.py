@@ -118,3 +118,33 @@ def test_a_diverging_run_stops_with_one_error_line_before_saving_the_step_that_s
     assert "error: training diverged: 3 steps in a row up to step 3" in result.stderr
     assert "Traceback" not in result.stderr and "step 1 skipped" in result.stderr
     assert max(_checkpoint_steps(model_dir), default=0) < 3  # orbax saves step 1 of a new run; nothing later
+
+
+@pytest.mark.parametrize("files, bindings, message", [
+    (["nope.gin"], [], "--gin_file: nope.gin not found"),
+    (["experiments/tiny_synthetic.gin"], ["TRAIN_STEPZ=3"], "did you mean TRAIN_STEPS?"),
+    (["experiments/tiny_synthetic.gin"], ["train.train.bach_size=3"], "gin:"),
+    (["experiments/tiny_synthetic.gin"], ["MODEL_DIR=/tmp/x"], "strings need quotes"),
+    (["experiments/tiny_synthetic.gin"], ["TRAIN_STEPS=("], "close every bracket"),
+])
+def test_gin_mistakes_are_user_errors(files, bindings, message):
+    import gin
+
+    from mt_music.errors import UserError
+    from mt_music.training import launch
+
+    try:
+        with pytest.raises(UserError, match=re.escape(message)):
+            launch.parse_gin(files, bindings, [])
+    finally:
+        gin.clear_config()
+
+
+def test_a_resume_that_would_change_the_schedule_is_refused(tmp_path):
+    from mt_music.errors import UserError
+    from mt_music.training import launch
+
+    launch.check_schedule(str(tmp_path), 300, resuming=False)
+    launch.check_schedule(str(tmp_path), 300, resuming=True)
+    with pytest.raises(UserError, match="total_steps=300 --gin.TRAIN_STEPS"):
+        launch.check_schedule(str(tmp_path), 600, resuming=True)

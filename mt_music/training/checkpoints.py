@@ -8,7 +8,7 @@ carry the NEW shardings (Trainer.abstract_state) and every host reads just its
 shards. The data position needs no checkpoint: synthetic data is a function of
 the step.
 
-Integrity (docs/design.md §5.5): a state with a non-finite value is never saved. Once orbax has
+Integrity (docs/design.md §5.4): a state with a non-finite value is never saved. Once orbax has
 finished a step, `<step>/checksums.json` records the size and SHA-256 of every file in it. A
 restore takes the newest step that verifies (checksums match, or, for a step not yet sealed, it
 restores and is finite); a damaged step is reported in one line and moved to
@@ -78,17 +78,42 @@ def file_checksums(folder: str) -> dict[str, list]:
 @contextlib.contextmanager
 def _quiet_failed_reads() -> Iterator[None]:
     """Mutes the hundreds of asyncio tracebacks ("Task exception was never retrieved", "Event loop is
-    closed") that the other pending reads of a failed orbax restore print; the failure itself is raised."""
-    asyncio_logger = std_logging.getLogger("asyncio")
-    level, hook = asyncio_logger.level, sys.unraisablehook
-    asyncio_logger.setLevel(std_logging.CRITICAL)
-    sys.unraisablehook = lambda unraisable: None
+    closed") that the other pending reads of a failed orbax restore print; the failure itself is raised.
+
+    Those reads finish on orbax's threads, also after the restore returned, so once a restore failed
+    the filters stay for the rest of the process (they drop only these messages).
+    """
     try:
         yield
-    finally:
+    except Exception:
+        _mute_abandoned_reads()
         gc.collect()
-        asyncio_logger.setLevel(level)
-        sys.unraisablehook = hook
+        raise
+
+
+def _mute_abandoned_reads() -> None:
+    if getattr(sys.unraisablehook, "_mt_music", False):
+        return
+    previous = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        if isinstance(info.exc_value, RuntimeError) and "Event loop is closed" in str(info.exc_value):
+            return
+        if "_read_array_index_and_device_put" in repr(info.object) or "async_deserialize" in repr(info.object):
+            return
+        previous(info)
+
+    unraisable._mt_music = True
+    sys.unraisablehook = unraisable
+
+    class AbandonedReads(std_logging.Filter):
+        def filter(self, record: std_logging.LogRecord) -> bool:
+            text = record.getMessage()
+            return not ("never retrieved" in text or "Event loop is closed" in text or
+                        (record.exc_info and "Event loop is closed" in str(record.exc_info[1])))
+
+    std_logging.getLogger("asyncio").addFilter(AbandonedReads())
+    logging.get_absl_handler().addFilter(AbandonedReads())
 
 
 def _short_reason(error: BaseException) -> str:
