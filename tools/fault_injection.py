@@ -78,8 +78,11 @@ def expect_clean_error(result: subprocess.CompletedProcess, *phrases: str) -> st
 
 def expect_success(result: subprocess.CompletedProcess) -> None:
     if result.returncode != 0 or "Traceback" in result.stderr:
-        tail = [line for line in result.stderr.splitlines() if line.strip()][-1:] or [""]
-        raise Failed(f"exit {result.returncode}: {tail[0][:200]}")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        if "Traceback" in result.stderr:  # the traceback's own last lines say what failed
+            start = max(i for i, line in enumerate(lines) if line.startswith("Traceback"))
+            lines = [line for line in lines[start:] if not line.startswith(("I1", "W1", "I0", "E0"))]
+        raise Failed(f"exit {result.returncode}: {' | '.join(lines[-3:])[:300]}")
 
 
 # ------------------------------------------------------------------ reading a run
