@@ -80,13 +80,13 @@ def _quiet_failed_reads() -> Iterator[None]:
     """Mutes the hundreds of asyncio tracebacks ("Task exception was never retrieved", "Event loop is
     closed") that the other pending reads of a failed orbax restore print; the failure itself is raised.
 
-    Those reads finish on orbax's threads, also after the restore returned, so once a restore failed
-    the filters stay for the rest of the process (they drop only these messages).
+    Those reads fail on orbax's threads, before and after the restore raises, so the filters go in
+    first and stay for the rest of the process (they drop only these messages).
     """
+    _mute_abandoned_reads()
     try:
         yield
     except Exception:
-        _mute_abandoned_reads()
         gc.collect()
         raise
 
