@@ -95,12 +95,12 @@ def checkpoint_steps(model_dir: pathlib.Path) -> list[int]:
 
 def nonfinite_checkpoints(model_dir: pathlib.Path) -> list[int]:
     """Steps whose saved state holds a NaN or infinity."""
+    import jax
     import orbax.checkpoint as ocp
 
     bad = []
     for step in checkpoint_steps(model_dir):
         state = ocp.StandardCheckpointer().restore(model_dir / "checkpoints" / str(step) / "state")
-        import jax
         if not all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state)
                    if np.issubdtype(np.asarray(x).dtype, np.floating)):
             bad.append(step)
