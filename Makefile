@@ -11,7 +11,7 @@ PYTEST_WORKERS ?= 2
 # The transcriber peer; --no-deps because its TensorFlow/resampy pins clash (requirements-peers.txt).
 BASIC_PITCH := basic-pitch==0.4.0
 
-.PHONY: all setup system-deps corpus quickstart test lint clean
+.PHONY: all setup system-deps corpus codecs quickstart test lint clean
 
 all: quickstart
 
@@ -33,6 +33,15 @@ setup: system-deps $(STAMP)
 
 corpus: setup
 	$(PY) tools/build_corpus.py
+
+# The CPU codecs (fitted on the small corpus's train split, docs/design.md §6.2.1) and the corpus's codec tokens.
+CODECS := runs/codecs
+codecs: corpus $(CODECS)/image_cpu/codec.json $(CODECS)/audio_cpu/codec.json
+	$(PY) tools/bake_codec_tokens.py --image-codec $(CODECS)/image_cpu --audio-codec $(CODECS)/audio_cpu \
+		--corpus small --out data/tokens/small
+
+$(CODECS)/%/codec.json:
+	$(PY) -m mt_music.codecs.fit --gin_file=codecs/$*.gin --gin.MODEL_DIR="'$(CODECS)/$*'"
 
 quickstart: setup corpus
 	$(PY) -m mt_music.quickstart

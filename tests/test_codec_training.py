@@ -290,7 +290,7 @@ def test_bake_refuses_bad_arguments(tmp_path, capsys):
     assert "--image-codec and/or --audio-codec" in capsys.readouterr().err
     assert errors.main_with_errors(bake_codec_tokens.main, ["--image-codec", str(tmp_path), "--corpus", "tiny",
                                                             "--out", str(tmp_path)]) == 2
-    assert "not a codec run directory" in capsys.readouterr().err
+    assert "not a codec directory" in capsys.readouterr().err
 
 
 def test_corpus_sources_fail_clearly(tmp_path):

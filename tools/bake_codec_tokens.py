@@ -1,4 +1,4 @@
-r"""Bakes codec tokens: runs trained codecs over a dataset and writes token records (TFRecord).
+r"""Bakes codec tokens: runs trained or fitted codecs over a dataset and writes token records (TFRecord).
 
     # the embedded corpus: image + audio codes of every system, LMX and notes passed through
     python tools/bake_codec_tokens.py --image-codec runs/image_codec --audio-codec runs/audio_codec \
@@ -43,8 +43,8 @@ from mt_music.errors import ArgumentParser, UserError, check_output_dir, check_p
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image-codec", help="run directory of a trained image codec (codec.json + checkpoints)")
-    parser.add_argument("--audio-codec", help="run directory of a trained audio codec")
+    parser.add_argument("--image-codec", help="directory of a trained or fitted image codec (codec.json + …)")
+    parser.add_argument("--audio-codec", help="directory of a trained or fitted audio codec")
     parser.add_argument("--image-codec-step", type=int, help="checkpoint step (default: the latest)")
     parser.add_argument("--audio-codec-step", type=int, help="checkpoint step (default: the latest)")
     parser.add_argument("--corpus", help="mt_music_corpus config to bake (tiny, small, full, …)")

@@ -11,7 +11,7 @@ Layers, lowest first (docs/design.md §2); a module may import its own layer and
     model            model/, the codecs' networks, losses, tokenizer and evaluation
     training         training/, codecs.trainer          (never data: accelerator hosts have no TensorFlow)
     data             data/, corpus/                      (never training)
-    entry points     train, quickstart, codecs.train, tasks
+    entry points     train, quickstart, codecs.train, codecs.fit, tasks
 
 TensorFlow, TFDS and SeqIO may be imported only by mt_music.data, mt_music.tasks and
 mt_music.corpus.tfds_builder. Every `import` counts for layering, also those inside functions; cycles are searched among
@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CODEC_TRAINING = ("mt_music.codecs.trainer",)
-CODEC_ENTRY_POINTS = ("mt_music.codecs.train",)
+CODEC_ENTRY_POINTS = ("mt_music.codecs.train", "mt_music.codecs.fit")
 TENSORFLOW_PACKAGES = {"tensorflow", "tensorflow_datasets", "tensorflow_text", "seqio"}
 TENSORFLOW_ALLOWED = ("mt_music.data", "mt_music.tasks", "mt_music.corpus.tfds_builder")
 LAYERS = {  # layer: (module prefixes, layers it may import besides its own)

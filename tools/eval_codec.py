@@ -9,7 +9,9 @@ Image codec, per system (encode → decode, compared on the unpadded content):
 Audio codec, per system performance: multi-scale mel distance, SI-SDR (dB), and
   transcribability — onset F1 of basic-pitch on the decoded audio and on the original
   against the score's notes, and their ratio (the goal for a trained codec: ≥ 0.9).
-Means over systems are printed (and written with the per-system figures to --json).
+Means over systems are printed (and written with the per-system figures to --json);
+--contact-sheet writes the first systems' originals above their reconstructions as one PNG.
+Trained (`mt_music.codecs.train`) and fitted (`mt_music.codecs.fit`) codec directories both work.
 """
 
 from __future__ import annotations
@@ -33,14 +35,16 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image-codec", help="run directory of a trained image codec")
-    parser.add_argument("--audio-codec", help="run directory of a trained audio codec")
+    parser.add_argument("--image-codec", help="directory of a trained or fitted image codec")
+    parser.add_argument("--audio-codec", help="directory of a trained or fitted audio codec")
     parser.add_argument("--corpus", default="small", help="mt_music_corpus config (default small)")
     parser.add_argument("--split", default="test", help="held-out split (default test)")
     parser.add_argument("--data-dir", help="corpus data dir (default: $MT_MUSIC_DATA_DIR or ~/.cache/mt_music/datasets)")
     parser.add_argument("--limit", type=int, default=0, help="systems to evaluate (0 = all)")
     parser.add_argument("--no-transcription", action="store_true", help="skip basic-pitch transcribability")
     parser.add_argument("--json", help="write means and per-system figures here")
+    parser.add_argument("--contact-sheet", help="PNG of the first --sheet-rows originals, each above its reconstruction")
+    parser.add_argument("--sheet-rows", type=int, default=6, help="systems on the contact sheet (default 6)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not (args.image_codec or args.audio_codec):
@@ -48,6 +52,11 @@ def _main(argv: list[str] | None) -> int:
     check_positive(args.limit, "--limit", allow_zero=True)
     if args.json:
         check_output_file(args.json, "--json")
+    if args.contact_sheet:
+        if not args.image_codec:
+            parser.error("--contact-sheet shows image reconstructions: give --image-codec")
+        check_output_file(args.contact_sheet, "--contact-sheet")
+        check_positive(args.sheet_rows, "--sheet-rows")
     transcribe = bool(args.audio_codec) and not args.no_transcription
     if transcribe and not evaluation.basic_pitch_available():
         print(f"note: basic-pitch is not installed ({', '.join(evaluation.missing_basic_pitch_packages())} "
@@ -72,9 +81,13 @@ def _main(argv: list[str] | None) -> int:
 
     started = time.perf_counter()
     rows: dict[str, list[dict[str, float]]] = {kind: [] for kind in codecs}
+    pairs = []
     for example in tqdm(examples, desc=f"evaluate {args.corpus}/{args.split}", disable=args.no_progress):
         if "image" in codecs:
-            rows["image"].append(evaluation.image_round_trip(codecs["image"], example["image"][..., 0]))
+            original, decoded = evaluation.image_reconstruction(codecs["image"], example["image"][..., 0])
+            rows["image"].append(evaluation.image_metrics(original, decoded))
+            if args.contact_sheet and len(pairs) < args.sheet_rows:
+                pairs.append((original, decoded))
         if "audio" in codecs:
             waveform = tfds_builder.decode_audio(example["audio_flac"])
             rows["audio"].append(evaluation.audio_round_trip(codecs["audio"], waveform, tfds_builder.notes_of(example), transcribe))
@@ -89,7 +102,25 @@ def _main(argv: list[str] | None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    if args.contact_sheet:
+        write_contact_sheet(pairs, args.contact_sheet)
+        print(f"contact sheet: {args.contact_sheet} ({len(pairs)} systems, original above reconstruction)")
     return 0
+
+
+def write_contact_sheet(pairs, path: str) -> None:
+    """Originals above their reconstructions, a grey rule between systems, on one white PNG."""
+    import numpy as np
+    from PIL import Image
+
+    width = max(original.shape[1] for original, _ in pairs)
+    blocks = []
+    for original, decoded in pairs:
+        for image in (original, decoded):
+            blocks.append(np.pad(image, ((2, 2), (0, width - image.shape[1])), constant_values=1.0))
+        blocks.append(np.zeros((3, width), np.float32))  # black-grey rule: [-1, 1] → 127
+    sheet = np.concatenate(blocks[:-1])
+    Image.fromarray(np.round((np.clip(sheet, -1, 1) + 1) * 127.5).astype(np.uint8)).save(path)
 
 
 if __name__ == "__main__":

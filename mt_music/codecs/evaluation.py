@@ -219,12 +219,25 @@ def transcription_onset_f1(audio, sample_rate: int, reference_notes: Sequence[No
 # ------------------------------------------------------------------ trained codecs on whole examples
 
 
-def image_round_trip(codec: tokenizer.TrainedCodec, image: np.ndarray) -> dict[str, float]:
-    """Encode → decode one stored system image (0..255); compared on the unpadded content."""
+def image_reconstruction(codec: tokenizer.TrainedCodec, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(original, decoded) in [-1, 1] for one stored system image (0..255), cut to the unpadded content."""
     content = pixels.to_model_range(image.astype(np.float32))
     padded = preprocessing.pad_to_multiple(content, fill=1.0)
-    decoded = codec.decode_image(codec.encode_image(padded))[: content.shape[0], : content.shape[1]]
+    return content, codec.decode_image(codec.encode_image(padded))[: content.shape[0], : content.shape[1]]
+
+
+def image_round_trip(codec: tokenizer.TrainedCodec, image: np.ndarray) -> dict[str, float]:
+    """Encode → decode one stored system image (0..255); compared on the unpadded content."""
+    return image_metrics(*image_reconstruction(codec, image))
+
+
+LIGHT_INK_THRESHOLD = 0.5  # grey 191: also counts the 1 px staff lines the 18 px scale leaves grey (≈ 171)
+
+
+def image_metrics(content: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
+    """Pixel MAE, ink recall / precision, and light-ink recall: whether staff and ledger lines survive."""
     return {"pixel_mae": mean_absolute_pixel_error(content, decoded),
+            "light_ink_recall": ink_recall(content, decoded, LIGHT_INK_THRESHOLD),
             "ink_recall": ink_recall(content, decoded),
             "ink_precision": ink_precision(content, decoded)}
 

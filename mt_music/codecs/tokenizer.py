@@ -15,6 +15,7 @@ on what else is in the batch.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -51,6 +52,11 @@ class TrainedCodec:
     @property
     def kind(self) -> str:
         return "image" if self.model.feature == "images" else "audio"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What codec.json holds (the fingerprint of a bake covers it)."""
+        return self.model.to_spec()
 
     @property
     def num_codebooks(self) -> int:
@@ -148,15 +154,40 @@ class TrainedCodec:
         return codes.astype(np.int32)
 
 
-def load_codec(model_dir: str | os.PathLike, step: int | None = None) -> TrainedCodec:
-    """The codec trained in `model_dir` (its codec.json + latest or given checkpoint)."""
+# Fitted (CPU) codec families by their codec.json kind; imported when first needed.
+FITTED_FAMILIES = {"patch_image": "mt_music.codecs.patch_image:PatchImageCodec",
+                   "spectral_audio": "mt_music.codecs.spectral_audio:SpectralAudioCodec"}
+
+
+def fitted_family(kind: str) -> type:
+    module, name = FITTED_FAMILIES[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def fitted_family_of_config(config: Any) -> type:
+    """The fitted codec class whose config class `config` is an instance of."""
+    for kind in FITTED_FAMILIES:
+        cls = fitted_family(kind)
+        if isinstance(config, cls.config_class):
+            return cls
+    raise ValueError(f"{type(config).__name__} is not the config of a fitted codec family ({sorted(FITTED_FAMILIES)})")
+
+
+def load_codec(model_dir: str | os.PathLike, step: int | None = None) -> Any:
+    """The codec of `model_dir`: a trained one (codec.json + latest or given checkpoint) → TrainedCodec,
+    or a fitted one (codec.json + arrays.npz) → its `fitted.FittedCodec` (same surface)."""
     model_dir = os.fspath(model_dir)
     spec_path = os.path.join(model_dir, "codec.json")
     if not os.path.isfile(spec_path):
-        raise FileNotFoundError(f"{model_dir} is not a codec run directory (no codec.json); "
-                                "train one with `python -m mt_music.codecs.train`")
+        raise FileNotFoundError(f"{model_dir} is not a codec directory (no codec.json); train one with "
+                                "`python -m mt_music.codecs.train` or fit one with `python -m mt_music.codecs.fit`")
     with open(spec_path) as f:
-        model = models.model_from_spec(json.load(f))
+        spec = json.load(f)
+    if spec.get("kind") in FITTED_FAMILIES:
+        from mt_music.codecs import fitted
+
+        return fitted.load(model_dir, spec, {spec["kind"]: fitted_family(spec["kind"])})
+    model = models.model_from_spec(spec)
     manager = ocp.CheckpointManager(os.path.abspath(os.path.join(model_dir, "checkpoints")), item_names=("state",))
     step = manager.latest_step() if step is None else step
     if step is None:

@@ -34,7 +34,7 @@ def codec_fingerprint(codec: tokenizer.TrainedCodec) -> str:
     """SHA-256 over the codec's spec and every parameter array (names, shapes, dtypes, bytes)."""
     import jax
 
-    digest = hashlib.sha256(json.dumps(codec.model.to_spec(), sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(codec.spec, sort_keys=True).encode())
     for path, leaf in jax.tree_util.tree_flatten_with_path(codec.variables)[0]:
         array = np.asarray(leaf)
         digest.update(f"{jax.tree_util.keystr(path)}{array.shape}{array.dtype}".encode())
