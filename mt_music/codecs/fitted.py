@@ -58,14 +58,7 @@ class FittedCodec:
         return self.arrays
 
     def check_codes(self, codes: np.ndarray, ndim: int) -> np.ndarray:
-        """Integer codes with `ndim` dims, ≤ K in the last, each in 0..codebook_size − 1."""
-        codes = np.asarray(codes)
-        if codes.ndim != ndim or codes.shape[-1] > self.num_codebooks or not np.issubdtype(codes.dtype, np.integer):
-            raise ValueError(f"expected integer codes with {ndim} dims and ≤ {self.num_codebooks} codebooks "
-                             f"in the last, got {codes.dtype} {codes.shape}")
-        if codes.size and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise ValueError(f"codes must be in 0..{self.codebook_size - 1}, got {codes.min()}..{codes.max()}")
-        return codes.astype(np.int32)
+        return check_codes(codes, ndim, self.num_codebooks, self.codebook_size)
 
     # ------------------------------------------------------------ files
 
@@ -82,6 +75,17 @@ class FittedCodec:
         with open(temporary, "w") as f:
             json.dump(spec, f, indent=1)
         os.replace(temporary, os.path.join(model_dir, SPEC_FILE))
+
+
+def check_codes(codes: np.ndarray, ndim: int, num_codebooks: int, codebook_size: int) -> np.ndarray:
+    """Integer codes with `ndim` dims, ≤ K in the last, each in 0..codebook_size − 1 (int32)."""
+    codes = np.asarray(codes)
+    if codes.ndim != ndim or codes.shape[-1] > num_codebooks or not np.issubdtype(codes.dtype, np.integer):
+        raise ValueError(f"expected integer codes with {ndim} dims and ≤ {num_codebooks} codebooks "
+                         f"in the last, got {codes.dtype} {codes.shape}")
+    if codes.size and (codes.min() < 0 or codes.max() >= codebook_size):
+        raise ValueError(f"codes must be in 0..{codebook_size - 1}, got {codes.min()}..{codes.max()}")
+    return codes.astype(np.int32)
 
 
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:

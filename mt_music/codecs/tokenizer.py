@@ -145,13 +145,9 @@ class TrainedCodec:
             raise ValueError(f"this is an {self.kind} codec; it cannot handle {kind} data")
 
     def _check_codes(self, codes: np.ndarray, ndim: int) -> np.ndarray:
-        codes = np.asarray(codes)
-        if codes.ndim != ndim or codes.shape[-1] > self.num_codebooks or not np.issubdtype(codes.dtype, np.integer):
-            raise ValueError(f"expected integer codes with {ndim} dims and ≤ {self.num_codebooks} codebooks "
-                             f"in the last, got {codes.dtype} {codes.shape}")
-        if codes.size and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise ValueError(f"codes must be in 0..{self.codebook_size - 1}, got {codes.min()}..{codes.max()}")
-        return codes.astype(np.int32)
+        from mt_music.codecs import fitted
+
+        return fitted.check_codes(codes, ndim, self.num_codebooks, self.codebook_size)
 
 
 # Fitted (CPU) codec families by their codec.json kind; imported when first needed.
