@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -79,3 +80,26 @@ def test_bad_inputs_are_clear_errors():
         tiny_codec().decode_audio(np.full((3, 4), 16))
     with pytest.raises(UserError, match="too little audio"):
         spectral_audio.SpectralAudioCodec.fit(spectral_audio.SpectralAudioConfig(), [tone(440.0, 0.5)])
+
+
+def test_decoding_median_removes_frame_jitter_but_keeps_steps():
+    codec = tiny_codec()
+    quiet = codec.encode_audio(np.zeros(RATE // 2, np.float32))[10]
+    loud = codec.encode_audio(tone(440.0, 0.5))[10]
+    step = np.tile(quiet, (40, 1))
+    step[20:] = loud
+    jitter = step.copy()
+    jitter[10] = loud  # one frame of level that frame-by-frame quantization can invent
+    smooth = codec.decode_mel(jitter)
+    raw = spectral_audio.SpectralAudioCodec(dataclasses.replace(codec.config, median_frames=1), codec.arrays)
+    assert raw.decode_mel(jitter)[10].sum() > 2 * smooth[10].sum()
+    assert np.allclose(smooth[10], smooth[5]) and np.allclose(smooth[25:], raw.decode_mel(step)[25:])
+    assert smooth[22].sum() > 2 * smooth[17].sum()  # the onset stays where it was
+
+
+@pytest.mark.parametrize("setting", [{"beam_width": 0}, {"median_frames": 4}, {"floor": -0.1},
+                                     {"codebook_size": 0}])
+def test_bad_settings_are_refused_by_name(setting):
+    name = next(iter(setting))
+    with pytest.raises(UserError, match=f"SpectralAudioConfig.{name} = "):
+        spectral_audio.SpectralAudioConfig(**setting)

@@ -29,6 +29,24 @@ ARRAYS_FILE = "arrays.npz"
 SPEC_FILE = "codec.json"
 
 
+def check_settings(config: Any, *, may_be_zero: tuple[str, ...] = ("seed",), odd: tuple[str, ...] = (),
+                   any_sign: tuple[str, ...] = ()) -> None:
+    """A fitted codec config's numbers must make sense before minutes of fitting: every number
+    positive (`may_be_zero` ones ≥ 0, `any_sign` ones unchecked), `odd` ones odd. UserError naming
+    the gin binding otherwise."""
+    name = type(config).__name__
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name in any_sign or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        floor_ok = value >= 0 if field.name in may_be_zero else value > 0
+        if not floor_ok or (field.name in odd and value % 2 != 1):
+            need = "≥ 0" if field.name in may_be_zero else "> 0"
+            need += " and odd" if field.name in odd else ""
+            raise UserError(f"{name}.{field.name} = {value!r}: must be {need} (set it in the gin file or with "
+                            f"--gin.{name}.{field.name}=…)")
+
+
 class FittedCodec:
     """Base class; subclasses set `family` (codec.json kind), `kind` ("image"/"audio"), `config_class`."""
 

@@ -43,6 +43,10 @@ class PatchImageConfig:
     refinement_beam_width: int = 4  # the refinement's search (the fit's largest cost)
     seed: int = 0
 
+    def __post_init__(self):
+        fitted.check_settings(self, may_be_zero=("seed", "refinement_rounds", "white_patches"),
+                              any_sign=("ink_threshold", "decode_threshold"))
+
 
 def to_patches(image: np.ndarray) -> np.ndarray:
     """[H, W] (multiples of 16) → [H/16 · W/16, 256] row-major patches."""

@@ -32,13 +32,22 @@ class SpectralAudioConfig:
     n_mels: int = 229
     fmin: float = 0.0
     fmax: float = 16000.0
-    floor: float = 0.03  # log(mel + floor): mels far below the floor (≈ inaudible) all code alike
+    floor: float = 0.3  # log(mel + floor): mels far below the floor (≈ inaudible) all code alike
     train_frames: int = 80000  # frames sampled from the training waveforms for k-means
     silence_frames: float = 0.02  # at most this fraction of the fit frames may be silent
     kmeans_iterations: int = 15
+    refinement_rounds: int = 3  # joint refinement of the four codebooks after the greedy fit
+    refinement_beam_width: int = 4
+    beam_width: int = 8  # encoding search; 1 = greedy
+    median_frames: int = 5  # decoding: temporal median of the log-mels (odd; 1 = off), see `decode_mel`
     seed: int = 0
     griffin_lim_iterations: int = 64
     griffin_lim_momentum: float = 0.99
+
+    def __post_init__(self):
+        fitted.check_settings(self, may_be_zero=("seed", "fmin", "refinement_rounds", "silence_frames",
+                                                       "griffin_lim_momentum"),
+                              odd=("median_frames",))
 
 
 # ------------------------------------------------------------------ features
@@ -135,6 +144,10 @@ class SpectralAudioCodec(fitted.FittedCodec):
         kmeans = residual_kmeans.KMeansConfig(num_codebooks=config.num_codebooks, codebook_size=config.codebook_size,
                                               iterations=config.kmeans_iterations, seed=config.seed)
         codebooks = residual_kmeans.fit(rows - mean, kmeans, _progress)
+        codebooks = residual_kmeans.refine(rows - mean, codebooks, config.refinement_rounds,
+                                           config.refinement_beam_width,
+                                           lambda index, mse: print(f"  refinement {index + 1}: residual mse {mse:.4f}",
+                                                                    file=sys.stderr, flush=True))
         return cls(config, {"codebooks": codebooks.astype(np.float32), "mean": mean.astype(np.float32)})
 
     @property
@@ -146,7 +159,7 @@ class SpectralAudioCodec(fitted.FittedCodec):
     def encode_audio(self, waveform: np.ndarray) -> np.ndarray:
         """Mono float32 at the codec's rate → codes int32 [ceil(T / hop), K]."""
         features = log_mel(check_mono(waveform), self.config) - self.arrays["mean"]
-        return residual_kmeans.encode(features, self.arrays["codebooks"]).astype(np.int32)
+        return residual_kmeans.encode(features, self.arrays["codebooks"], self.config.beam_width).astype(np.int32)
 
     def encode_audios(self, waveforms: list[np.ndarray], max_batch: int = 16) -> list[np.ndarray]:
         """`encode_audio` over many waveforms (frames are coded independently: no batching effects)."""
@@ -157,9 +170,18 @@ class SpectralAudioCodec(fitted.FittedCodec):
     # ------------------------------------------------------------ decode
 
     def decode_mel(self, codes: np.ndarray) -> np.ndarray:
-        """Codes [frames, ≤ K] → mel magnitudes float32 [frames, n_mels] (first stages if fewer columns)."""
+        """Codes [frames, ≤ K] → mel magnitudes float32 [frames, n_mels] (first stages if fewer columns).
+
+        Frames are quantized independently, so a decaying note's level jitters from frame to frame
+        and a transcriber hears the upward jumps as new onsets (on the validation systems: onset
+        precision 0.49 at recall 0.80). A temporal median over `median_frames` removes jitter
+        shorter than half its width but keeps a step, which is what an onset is."""
         codes = self.check_codes(codes, 2)
         features = residual_kmeans.decode(codes, self.arrays["codebooks"]) + self.arrays["mean"]
+        if self.config.median_frames > 1:
+            import scipy.ndimage
+
+            features = scipy.ndimage.median_filter(features, size=(self.config.median_frames, 1), mode="nearest")
         return np.maximum(np.exp(features) - self.config.floor, 0.0).astype(np.float32)
 
     def decode_audio(self, codes: np.ndarray) -> np.ndarray:
