@@ -11,7 +11,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Entry points that accelerator hosts run, beside every module of model/ and training/.
 ACCELERATOR_ENTRY_POINTS = ("mt_music.train", "mt_music.codecs.trainer", "mt_music.codecs.tokenizer",
                             "mt_music.codecs.patch_image", "mt_music.codecs.spectral_audio",
-                            "mt_music.data.synthetic", "mt_music.vocabulary")
+                            "mt_music.data.synthetic", "mt_music.data.features", "mt_music.data.directions",
+                            "mt_music.data.system_frames", "mt_music.data.curriculum", "mt_music.data.translation_mixture",
+                            "mt_music.vocabulary")
 BLOCKED = ("tensorflow", "tensorflow_datasets", "tensorflow_text", "seqio")
 
 # Run in a fresh interpreter: a meta-path finder claims the blocked packages and fails to load them,

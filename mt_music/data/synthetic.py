@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mt_music.data import features
 from mt_music.data.indexed_source import IndexedSource
 from mt_music.errors import UserError
 from mt_music.image import grids
@@ -28,8 +29,7 @@ from mt_music.vocabulary import Modality, UnifiedVocabulary
 
 # The paper's four core directions, one of them reversed.
 DEFAULT_TASKS = ("image->lmx", "lmx->image", "audio->midi", "midi->audio:reverse")
-FEATURES = ("encoder_input_tokens", "encoder_positions", "encoder_modality", "decoder_input_tokens",
-            "decoder_target_tokens", "decoder_positions", "decoder_modality", "task_id")
+FEATURES = features.FEATURES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +55,7 @@ def _codes(symbols: np.ndarray, num_slots: int) -> np.ndarray:
 
 
 def _line(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    positions = np.zeros((len(frames), 2), np.int32)
-    positions[:, 0] = np.arange(len(frames))
-    return frames, positions
+    return frames, features.line_positions(len(frames))
 
 
 class SyntheticTask(IndexedSource):
@@ -123,25 +121,7 @@ class SyntheticTask(IndexedSource):
         target_symbols = symbols[::-1] if task.reverse else symbols
         target, target_positions = self._render(task.target, target_symbols, rows, output=True)
 
-        k = self.vocabulary.num_slots
-        le, ld = self.encoder_length, self.decoder_length
-        out = {
-            "encoder_input_tokens": np.zeros((le, k), np.int32),
-            "encoder_positions": np.zeros((le, 2), np.int32),
-            "decoder_input_tokens": np.zeros((ld, k), np.int32),
-            "decoder_target_tokens": np.zeros((ld, k), np.int32),
-            "decoder_positions": np.zeros((ld, 2), np.int32),
-            "encoder_modality": np.int32(task.source),
-            "decoder_modality": np.int32(task.target),
-            "task_id": np.int32(task_id),
-        }
-        out["encoder_input_tokens"][: len(source)] = source
-        out["encoder_positions"][: len(source)] = source_positions
-        out["decoder_target_tokens"][: len(target)] = target
-        out["decoder_input_tokens"][: len(target)] = np.concatenate(
-            [self.vocabulary.sos_frame(task.target)[None], target[:-1]])
-        if task.target is Modality.IMAGE:  # SOS at (0, 0), then the positions of the frames it feeds
-            out["decoder_positions"][1: len(target)] = target_positions
-        else:
-            out["decoder_positions"][: len(target), 0] = np.arange(len(target))
-        return out
+        return features.convert(self.vocabulary, source=source, source_positions=source_positions,
+                                source_modality=task.source, target=target, target_positions=target_positions,
+                                target_modality=task.target, encoder_length=self.encoder_length,
+                                decoder_length=self.decoder_length, task_id=task_id)

@@ -1,0 +1,38 @@
+"""What each dataset has: one row per dataset, from which every task name and source is generated.
+
+A row names the dataset as task names use it (`mt_music_corpus_small` → `mt_music_corpus_small_image2lmx`),
+where its baked token records live (`<tokens_dir>/<split>/tokens-*.tfrecord`, written by
+`tools/bake_codec_tokens.py`), its splits and the modalities its records hold. The real datasets of
+the next issues plug in by adding a row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+from mt_music.vocabulary import Modality
+
+ALL_MODALITIES = (Modality.IMAGE, Modality.LMX, Modality.MIDI, Modality.AUDIO)
+TOKENS_ROOT_ENV = "MT_MUSIC_TOKENS_DIR"  # default: data/tokens under the working directory
+
+
+def tokens_root() -> pathlib.Path:
+    return pathlib.Path(os.environ.get(TOKENS_ROOT_ENV, "data/tokens"))
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    name: str  # the task-name prefix
+    tokens_subdir: str  # under tokens_root(), or an absolute path
+    modalities: tuple[Modality, ...] = ALL_MODALITIES
+    splits: tuple[str, ...] = ("train", "validation", "test")
+
+    def split_pattern(self, split: str) -> str:
+        base = pathlib.Path(self.tokens_subdir)
+        base = base if base.is_absolute() else tokens_root() / base
+        return str(base / split / "tokens-*.tfrecord")
+
+
+CORPUS = tuple(DatasetSpec(f"mt_music_corpus_{config}", config) for config in ("tiny", "small", "full"))
