@@ -68,7 +68,7 @@ class VocabularyConfig:
     num_slots: int = 4
     image_codebook_size: int = 1024
     audio_codebook_size: int = 1024
-    midi_max_shift_steps: int = 1000
+    midi_max_shift_steps: int = 2000  # 20 s: a whole system in one window (AMT's 10 s windows use the first half)
     image_max_rows: int = 26
     image_max_cols: int = 150
 

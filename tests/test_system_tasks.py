@@ -72,3 +72,19 @@ def test_task_examples_decode_back_to_their_source(dataset, direction):
     if parsed.source is Modality.AUDIO:
         codes = VOC.decode_audio(examples[0]["inputs"])[0]
         assert any(np.array_equal(codes, variant) for variant in records[0]["audio_codes"])
+
+
+def test_the_gin_mixture_reads_the_baked_records(dataset, tmp_path):
+    from mt_music.data import token_mixture
+    from mt_music.errors import UserError
+
+    spec, _, records = dataset
+    source = token_mixture.from_token_records(pattern=spec.split_pattern("train"), encoder_length=128,
+                                              decoder_length=128, step_scale=0.0)
+    assert len(source.records) == len(records) and set(source.skipped) == {d.name for d in directions.ALL}
+    assert source.batch(step=0, batch_size=4)["decoder_target_tokens"].shape == (4, 128, 4)
+    with pytest.raises(UserError, match="no token records match"):
+        token_mixture.from_token_records(pattern=str(tmp_path / "*.tfrecord"), encoder_length=8, decoder_length=8)
+    with pytest.raises(UserError, match="unknown recipe 'omr'"):
+        token_mixture.from_token_records(pattern=spec.split_pattern("train"), recipe="omr", encoder_length=8,
+                                         decoder_length=8)

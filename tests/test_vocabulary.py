@@ -15,10 +15,10 @@ def vocab():
 
 
 def test_layout_sizes_match_the_design(vocab):
-    midi = MidiEventCodec(max_shift_steps=1000)
+    midi = MidiEventCodec(max_shift_steps=2000)
     assert len(LMX_TOKENS) == 224
     assert vocab.lmx_block.size == 3 + 224
-    assert vocab.midi_block.size == midi.vocab_size == 3 + 1001 + 128 + 2 + 1 + 128 + 128
+    assert vocab.midi_block.size == midi.vocab_size == 3 + 2001 + 128 + 2 + 1 + 128 + 128
     assert [b.size for b in vocab.image_blocks] == [1024 + 3] * 4
     assert [b.size for b in vocab.audio_blocks] == [1024 + 2] * 4
     assert vocab.height_block.size == 26
@@ -61,7 +61,7 @@ def test_lmx_round_trip_and_unknown_tokens(vocab):
 
 
 def test_midi_round_trip_keeps_native_ids(vocab):
-    codec = MidiEventCodec()
+    codec = vocab.config.midi_codec
     native = np.arange(3, codec.vocab_size)
     frames = vocab.encode_midi(native)
     assert frames[-1, 0] == vocab.eos_id(Modality.MIDI)
