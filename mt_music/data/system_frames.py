@@ -29,7 +29,7 @@ from mt_music.midi.events import encode_grid_window
 from mt_music.midi.notes import Note, quantize_notes
 from mt_music.vocabulary import Modality, UnifiedVocabulary
 
-PAD_CODE = 65535  # token_records.PAD_CODE (kept here: that module imports TensorFlow)
+PAD_CODE = 65535  # the bake's filler for image grids smaller than a record's largest variant (token_records)
 
 
 def record_notes(record: Mapping[str, Any]) -> list[Note]:

@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from mt_music.data import system_frames
+
 NOTE_FIELDS = {"start": tf.float32, "end": tf.float32, "pitch": tf.int64, "velocity": tf.int64,
                "program": tf.int64, "is_drum": tf.int64}
 FILE_PATTERN = "tokens-{index:05d}.tfrecord"
-PAD_CODE = 65535  # fills image grids smaller than the record's largest variant
+PAD_CODE = system_frames.PAD_CODE  # fills image grids smaller than the record's largest variant
 
 
 def _bytes(value: bytes) -> tf.train.Feature:
