@@ -57,3 +57,13 @@ def test_audio_codes_round_trip():
         frames, _ = system_frames.frames(VOC, record(), Modality.AUDIO, output=True, audio_variant=variant)
         codes, repaired = VOC.decode_audio(frames)
         assert repaired == 0 and np.array_equal(codes, record()["audio_codes"][variant])
+
+
+@pytest.mark.parametrize("modality", list(Modality))
+def test_frame_count_matches_the_rendered_frames(modality):
+    for output in (False, True):
+        for variant in (0, 1):
+            rendered = system_frames.frames(VOC, record(), modality, output=output, image_variant=variant,
+                                            audio_variant=variant)[0]
+            assert system_frames.frame_count(VOC, record(), modality, output=output, image_variant=variant,
+                                             audio_variant=variant) == len(rendered)

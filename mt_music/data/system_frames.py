@@ -64,6 +64,18 @@ def image_grid(record: Mapping[str, Any], variant: int) -> np.ndarray:
     return grid
 
 
+def frame_count(vocabulary: UnifiedVocabulary, record: Mapping[str, Any], modality: Modality, *, output: bool,
+                image_variant: int = 0, audio_variant: int = 0, lmx_flavor: str = "core") -> int:
+    """len(frames(...)) without rendering codec modalities: a grid of rows × cols codes takes
+    rows · cols frames as input and height + codes + EOS as output; audio its frames (+ EOS)."""
+    if modality is Modality.IMAGE:
+        rows, cols = np.asarray(record["image_grids"]).reshape(-1, 2)[image_variant]
+        return int(rows * cols) + (2 if output else 0)
+    if modality is Modality.AUDIO:
+        return int(np.asarray(record["audio_codes"]).shape[1]) + (1 if output else 0)
+    return len(frames(vocabulary, record, modality, output=output, lmx_flavor=lmx_flavor)[0])
+
+
 def frames(vocabulary: UnifiedVocabulary, record: Mapping[str, Any], modality: Modality, *, output: bool,
            image_variant: int = 0, audio_variant: int = 0, lmx_flavor: str = "core") -> tuple[np.ndarray, np.ndarray]:
     """(frames [T, K], positions [T, 2]) of one modality of a record (see the module docstring).

@@ -42,8 +42,8 @@ def longest(vocabulary: UnifiedVocabulary, record: Mapping[str, Any], modality: 
     if not variants:
         return None
     try:
-        lengths = [len(system_frames.frames(vocabulary, record, modality, output=output, image_variant=v,
-                                            audio_variant=v)[0]) for v in range(variants)]
+        lengths = [system_frames.frame_count(vocabulary, record, modality, output=output, image_variant=v,
+                                             audio_variant=v) for v in range(variants)]
     except ValueError:  # e.g. notes past the MIDI window: over the limit
         return np.iinfo(np.int32).max
     return max(lengths)
