@@ -1,5 +1,5 @@
-# `make` sets everything up, builds the small embedded corpus and runs the quickstart;
-# `make test` runs the tests.
+# `make` sets everything up, builds the small embedded corpus, bakes its codec tokens with the shipped
+# CPU codecs and trains the tiny model on all 12 directions (the main job on a CPU); `make test` runs the tests.
 # Setup is incremental: the virtualenv is rebuilt only when requirements.txt,
 # requirements-peers.txt or setup.py change; the Debian-package check runs every time (it is instant).
 
@@ -11,9 +11,9 @@ PYTEST_WORKERS ?= 2
 # The transcriber peer; --no-deps because its TensorFlow/resampy pins clash (requirements-peers.txt).
 BASIC_PITCH := basic-pitch==0.4.0
 
-.PHONY: all setup system-deps corpus codecs quickstart test lint clean
+.PHONY: all setup system-deps corpus tokens tokens-all-variants refit-codecs train quickstart test lint clean
 
-all: quickstart
+all: train
 
 system-deps:
 	@bash tools/install_system_deps.sh
@@ -34,14 +34,34 @@ setup: system-deps $(STAMP)
 corpus: setup
 	$(PY) tools/build_corpus.py
 
-# The CPU codecs (fitted on the small corpus's train split, docs/design.md §6.2.1) and the corpus's codec tokens.
-CODECS := runs/codecs
-codecs: corpus $(CODECS)/image_cpu/codec.json $(CODECS)/audio_cpu/codec.json
-	$(PY) tools/bake_codec_tokens.py --image-codec $(CODECS)/image_cpu --audio-codec $(CODECS)/audio_cpu \
-		--corpus small --out data/tokens/small
+# The CPU codecs fitted on the small corpus's train split (docs/design.md §6.2.1) ship in assets/codecs;
+# `make tokens` bakes the corpus with 4 of the 32 image shifts and 3 of the 9 audio offsets (a few minutes),
+# `make tokens-all-variants` with all of them (about 13 minutes), `make refit-codecs` fits the codecs again
+# into runs/codecs (about 8 minutes; copy them over assets/codecs to ship them).
+CODECS := assets/codecs
+BAKE := $(PY) tools/bake_codec_tokens.py --image-codec $(CODECS)/image_cpu --audio-codec $(CODECS)/audio_cpu --corpus small
+TOKENS := data/tokens/small
 
-$(CODECS)/%/codec.json:
-	$(PY) -m mt_music.codecs.fit --gin_file=codecs/$*.gin --gin.MODEL_DIR="'$(CODECS)/$*'"
+tokens: corpus
+	$(BAKE) --out $(TOKENS) --image-variants 4 --audio-variants 3
+
+tokens-all-variants: corpus
+	$(BAKE) --out data/tokens/small_all_variants
+
+refit-codecs: corpus
+	$(PY) -m mt_music.codecs.fit --gin_file=codecs/image_cpu.gin --gin.MODEL_DIR="'runs/codecs/image_cpu'"
+	$(PY) -m mt_music.codecs.fit --gin_file=codecs/audio_cpu.gin --gin.MODEL_DIR="'runs/codecs/audio_cpu'"
+
+# The main job: the tiny model on the all-12-directions curriculum over the baked tokens (gin/experiments/corpus_cpu.gin);
+# a finished run is left as it is (rm -rf $(CPU_RUN) to train it again).
+CPU_RUN := runs/corpus_cpu
+CPU_STEPS := 300
+train: tokens
+	@if [ -d $(CPU_RUN)/checkpoints/$(CPU_STEPS) ]; then \
+		echo "$(CPU_RUN) is trained to step $(CPU_STEPS) (its log: $(CPU_RUN)/metrics.jsonl); rm -rf $(CPU_RUN) to train again"; \
+	else \
+		$(PY) -m mt_music.train --gin_file=experiments/corpus_cpu.gin --gin.MODEL_DIR="'$(CPU_RUN)'" --gin.TRAIN_STEPS=$(CPU_STEPS); \
+	fi
 
 quickstart: setup corpus
 	$(PY) -m mt_music.quickstart

@@ -84,7 +84,9 @@ def _train(run: launch.Run, model: models.EncoderDecoderModel, num_steps: int, o
     reporter = trainer.MetricsReporter(
         writer, config, batch_size=batch_size, encoder_length=input_shapes["encoder_input_tokens"][1],
         decoder_length=input_shapes["decoder_input_tokens"][1], num_devices=jax.device_count(),
-        peak_flops=trainer.peak_flops_per_device(override=peak_flops))
+        peak_flops=trainer.peak_flops_per_device(override=peak_flops),
+        task_names=getattr(run.data_source, "task_names", None),
+        task_weights=getattr(run.data_source, "task_weights", None))
 
     def after_step(step: int, state: TrainState, metrics: dict, first: bool) -> None:
         if first:
@@ -99,6 +101,8 @@ def _train(run: launch.Run, model: models.EncoderDecoderModel, num_steps: int, o
                             max_consecutive_skipped_steps=max_consecutive_skipped_steps)
     writer.flush()
     writer.close()
+    if reporter.task_history and jax.process_index() == 0:
+        print(f"per-task training loss (nats per target token), {run.model_dir}:\n{reporter.summary()}", flush=True)
     return state
 
 

@@ -88,3 +88,25 @@ def test_the_gin_mixture_reads_the_baked_records(dataset, tmp_path):
     with pytest.raises(UserError, match="unknown recipe 'omr'"):
         token_mixture.from_token_records(pattern=spec.split_pattern("train"), recipe="omr", encoder_length=8,
                                          decoder_length=8)
+
+
+def test_materialized_store_gives_the_same_batches_as_the_tfrecords(dataset, tmp_path):
+    import subprocess
+    import sys
+
+    from mt_music.data import token_mixture
+
+    spec, _, _ = dataset
+    root = spec.split_pattern("train").rsplit("/", 2)[0]
+    run = lambda *args: subprocess.run([sys.executable, "tools/materialize_tokens.py", *args],  # noqa: E731
+                                       capture_output=True, text=True, timeout=300)
+    result = run(root, "--out", str(tmp_path / "store"))
+    assert result.returncode == 0 and "3 shards written (12 records), 0 kept" in result.stdout, result.stderr
+    assert "0 shards written (0 records), 3 kept" in run(root, "--out", str(tmp_path / "store")).stdout
+    kwargs = dict(encoder_length=128, decoder_length=128, step_scale=0.0)
+    from_tf = token_mixture.from_token_records(pattern=spec.split_pattern("train"), **kwargs)
+    from_npz = token_mixture.from_token_records(pattern=str(tmp_path / "store/train/tokens-*.npz"), **kwargs)
+    a, b = from_tf.batch(step=3, batch_size=12), from_npz.batch(step=3, batch_size=12)
+    assert all(np.array_equal(a[name], b[name]) for name in a)
+    missing = run(str(tmp_path / "nothing"), "--out", str(tmp_path / "x"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "no <split>/tokens" in missing.stderr

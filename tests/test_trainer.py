@@ -112,7 +112,8 @@ def test_metrics_reporter_and_peak_flops():
                "skipped_steps": 0, "num_tokens": 80, "accuracy_per_slot": np.array([0.5, 1, 1, 1]),
                "task_loss_sum": np.array([3.0, 0, 6.0]), "task_weight_sum": np.array([2.0, 0, 3.0])}
     first = reporter.report(10, metrics)  # no clock yet: no throughput
-    assert "perf/step_time_s" not in first and first["train/task0_loss"] == 1.5 and "train/task1_loss" not in first
+    assert "perf/step_time_s" not in first and first["train/task/task0/loss"] == 1.5
+    assert "train/task/task1/loss" not in first
     reporter.start(10)
     scalars = reporter.report(14, metrics)
     step_time = scalars["perf/step_time_s"]
@@ -121,6 +122,18 @@ def test_metrics_reporter_and_peak_flops():
     assert scalars["perf/mfu"] == pytest.approx(step_flops / step_time / 2e12)
     assert scalars["train/accuracy_slot0"] == 0.5 and writer.scalars[-1] == (14, scalars)
     assert "loss 1.5000" in trainer.format_scalars(scalars) and "MFU" in trainer.format_scalars(scalars)
+
+    named = trainer.MetricsReporter(ListWriter(), model.module.config, batch_size=4, encoder_length=24,
+                                    decoder_length=16, num_devices=1, task_names=["image2lmx", "lmx2image", "x"],
+                                    task_weights=lambda step: {"image2lmx": 1.0 - step / 100, "x": step / 100})
+    for step, (lmx_loss, x_loss) in enumerate([(9.0, 4.0), (7.0, 2.0), (5.0, 1.0), (3.0, 1.0)]):
+        scalars = named.report(step, {**metrics, "task_loss_sum": np.array([lmx_loss, 0, x_loss]),
+                                      "task_weight_sum": np.array([1.0, 0, 1.0])})
+    assert scalars["train/task/image2lmx/loss"] == 3.0 and scalars["train/task/x/weight"] == 0.03
+    assert "train/task/lmx2image/loss" not in scalars
+    table = named.summary(reports=2).splitlines()
+    assert table[1].split()[:4] == ["image2lmx", "8.000", "(0-1)", "4.000"]  # mean of the first / last two
+    assert table[2].split()[0] == "x" and len(table) == 3
 
     device = lambda kind: types.SimpleNamespace(device_kind=kind)  # noqa: E731
     assert trainer.peak_flops_per_device(device("NVIDIA H100 80GB HBM3")) == flops.PEAK_BF16_FLOPS["h100"]

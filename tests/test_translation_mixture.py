@@ -75,3 +75,23 @@ def test_records_without_a_modality_are_left_out_of_its_directions():
     assert list(source.eligible["audio2midi"]) == [1] and list(source.eligible["image2lmx"]) == [0, 1]
     assert source.skipped["audio2midi"] == 0
     assert directions.Direction.parse("audio2midi").source is Modality.AUDIO
+
+
+def test_crop_uses_long_records_cut_to_the_lengths_and_counts_them():
+    records = [record(0), record(1, columns=40), record(2, frames=200)]
+    source = mixture(records, encoder_length=100, decoder_length=100, crop=True)
+    assert source.skipped["image2audio"] == 0 and list(source.eligible["image2audio"]) == [0, 1, 2]
+    assert source.cropped["image2audio"] == 2 and source.cropped["midi2lmx"] == 0
+    batch = source.batch(step=0, batch_size=64)
+    rows = [i for i in range(64) if source.task_names[int(batch["task_id"][i])] == "audio2image"]
+    assert rows and batch["decoder_target_tokens"].shape == (64, 100, 4)
+    # a cropped long audio fills the encoder; its image target keeps the height frame first
+    full = [i for i in rows if (batch["encoder_input_tokens"][i, :, 0] != 0).sum() == 100]
+    assert full, "no cropped audio source drawn"
+    eager = mixture(records, encoder_length=100, decoder_length=100)
+    assert eager.skipped["image2audio"] == 2  # without crop the same records are left out
+
+
+def test_task_names_follow_the_task_ids():
+    source = mixture(ramps=curriculum.RECIPES["audio_to_image"], step_scale=1.0)
+    assert source.task_names == ["audio2midi", "lmx2image", "audio2image"]

@@ -9,7 +9,8 @@ r"""Bakes codec tokens: runs trained or fitted codecs over a dataset and writes 
 
 Every example is baked with all shift variants (the model's data augmentation):
 the 8×4 one-pixel image shifts and the 9 audio offsets −20, −15, …, +20 samples;
-`--no-shifts` bakes only the unshifted codes. Output: `<out>/<split>/tokens-NNNNN.tfrecord`
+`--no-shifts` bakes only the unshifted codes; `--image-variants N` / `--audio-variants N` bake N of
+them, evenly spread (the unshifted one always; `make` bakes 4 and 3 for a quick first run). Output: `<out>/<split>/tokens-NNNNN.tfrecord`
 (`mt_music.data.token_records` documents and reads the format) and `<out>/bake.json`.
 Resumable: each shard of `--examples-per-shard` source examples is written atomically
 and skipped when a re-run with the same codecs finds it. Each shard records its codecs
@@ -54,6 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--audio-dir", help="a directory of recordings instead of the corpus")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--no-shifts", action="store_true", help="bake only the unshifted codes")
+    parser.add_argument("--image-variants", type=int, help="bake this many of the 32 image shifts (default: all)")
+    parser.add_argument("--audio-variants", type=int, help="bake this many of the 9 audio offsets (default: all)")
     parser.add_argument("--examples-per-shard", type=int, default=64, help="records per output file (default 64)")
     parser.add_argument("--overwrite", action="store_true",
                         help="re-bake shards that other codecs made (default: stop with an error)")
@@ -67,6 +70,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--images-dir needs --image-codec")
     if args.audio_dir and not args.audio_codec:
         parser.error("--audio-dir needs --audio-codec")
+    for flag in ("image_variants", "audio_variants"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     if args.examples_per_shard < 1:
         parser.error("--examples-per-shard must be at least 1")
     return args
@@ -85,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if mismatched and not args.overwrite:
         raise UserError(f"{out} holds {len(mismatched)} shards baked with other codecs (e.g. {mismatched[0]}); bake "
                         "into a new --out, or pass --overwrite to bake them again with these codecs")
-    baker = Baker(image_codec, audio_codec, shifts=not args.no_shifts)
+    baker = Baker(image_codec, audio_codec, shifts=not args.no_shifts, image_variants=args.image_variants,
+                  audio_variants=args.audio_variants)
     started = time.perf_counter()
     summary = {"image_codec": args.image_codec, "image_codec_step": image_codec and image_codec.step,
                "audio_codec": args.audio_codec, "audio_codec_step": audio_codec and audio_codec.step,

@@ -47,6 +47,11 @@ class TaskSpec:
             raise UserError(f"synthetic.SyntheticTask.tasks: task {spec!r} is not 'source->target[:copy|:reverse]'")
         return cls(Modality.parse(source.strip()), Modality.parse(target.strip()), op == "reverse")
 
+    @property
+    def name(self) -> str:
+        """'image2lmx', 'midi2audio_reverse': the name the metrics log uses."""
+        return f"{self.source.name.lower()}2{self.target.name.lower()}" + ("_reverse" if self.reverse else "")
+
 
 def _codes(symbols: np.ndarray, num_slots: int) -> np.ndarray:
     """A fixed 4-code frame per symbol (distinct per slot), [N] → [N, K] in 0..1023."""
@@ -85,6 +90,10 @@ class SyntheticTask(IndexedSource):
 
     # ------------------------------------------------------------ one example
 
+    @property
+    def task_names(self) -> list[str]:
+        return [task.name for task in self.tasks]
+
     def _max_symbols(self, task: TaskSpec) -> int:
         source_extra = 1 if task.source in (Modality.LMX, Modality.MIDI) else 0  # EOS on 1-D inputs
         target_extra = 2 if task.target is Modality.IMAGE else 1  # (height +) EOS
@@ -115,7 +124,9 @@ class SyntheticTask(IndexedSource):
         rows = 1
         if Modality.IMAGE in (task.source, task.target):
             rows = int(rng.integers(1, min(self.max_image_rows, n) + 1))
-            n -= n % rows
+            grid = self.vocabulary.config.image_grid  # long sequences (benchmarks) need more rows
+            rows = min(max(rows, -(-n // grid.max_cols)), grid.max_rows)
+            n = min(n - n % rows, rows * grid.max_cols)
         symbols = rng.integers(0, self.alphabet_size, n)
         source, source_positions = self._render(task.source, symbols, rows, output=False)
         target_symbols = symbols[::-1] if task.reverse else symbols

@@ -30,6 +30,23 @@ CODEC_SIDECAR = ".codec.json"
 SILENCE_PEAK = 1e-4  # a recording whose peak is below this (−80 dBFS) holds nothing to encode
 
 
+def image_shift_order() -> list[tuple[int, int]]:
+    """The 32 image shifts ordered so that every prefix is spread over both axes: (0, 0), (2, 1), (4, 2), …"""
+    dy_count = preprocessing.SHIFTS_Y
+    return [((j // dy_count + 2 * (j % dy_count)) % preprocessing.SHIFTS_X, j % dy_count)
+            for j in range(preprocessing.SHIFTS_X * dy_count)]
+
+
+AUDIO_SHIFT_ORDER = (0, -20, 20, -10, 10, -15, 15, -5, 5)  # every prefix spread over −20…+20
+
+
+def first_variants(ordered, count: int | None) -> list:
+    """The first `count` of an ordered variant list (None: all): the unshifted one always comes first."""
+    if count is not None and count < 1:
+        raise ValueError(f"variant count must be at least 1, got {count}")
+    return list(ordered)[:count]
+
+
 def codec_fingerprint(codec: tokenizer.TrainedCodec) -> str:
     """SHA-256 over the codec's spec and every parameter array (names, shapes, dtypes, bytes)."""
     import jax
@@ -133,10 +150,11 @@ class Baker:
     """Encodes examples with every shift variant and serializes them (token_records format)."""
 
     def __init__(self, image_codec: tokenizer.TrainedCodec | None, audio_codec: tokenizer.TrainedCodec | None,
-                 shifts: bool = True):
+                 shifts: bool = True, image_variants: int | None = None, audio_variants: int | None = None):
         self.image_codec, self.audio_codec = image_codec, audio_codec
-        self.image_shifts = preprocessing.shift_augmentations() if shifts else [(0, 0)]
-        self.audio_shifts = AUDIO_SHIFTS if shifts else (0,)
+        self.image_shifts = (sorted(first_variants(image_shift_order(), image_variants), key=lambda s: s[::-1])
+                             if shifts else [(0, 0)])
+        self.audio_shifts = tuple(sorted(first_variants(AUDIO_SHIFT_ORDER, audio_variants))) if shifts else (0,)
 
     def image_codes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """([S, rows, cols, K] codes, [S, 2] grid shapes). Each variant is encoded at its own ×16 size

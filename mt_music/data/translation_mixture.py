@@ -8,7 +8,11 @@ resumed run sees exactly the batches of an uninterrupted one and every host buil
 Records are numpy dicts (`token_records.read` on a host with TensorFlow, or a materialized store
 without it); a direction only draws records that hold both of its modalities and fit the length
 limits in every variant. What does not fit is counted per direction (`skipped`), logged, and never
-cut. TensorFlow-free.
+cut — unless `crop=True`, the CPU smoke setting: then every record within the published limits
+is used and its source and target are cut to their first encoder_length / decoder_length frames
+(counted per direction in `cropped`, logged). A cropped pair is no longer a translation (the
+target's prefix need not match the source's), so crops only check the pipeline and the
+optimisation on machines too small for whole systems. TensorFlow-free.
 """
 
 from __future__ import annotations
@@ -53,30 +57,41 @@ class TranslationMixture(IndexedSource):
     def __init__(self, records: Sequence[Mapping[str, Any]], ramps: Sequence[curriculum.Ramp], *,
                  encoder_length: int, decoder_length: int, limits: LengthLimits = LengthLimits(),
                  vocabulary: UnifiedVocabulary | None = None, seed: int = 0, step_scale: float = 1.0,
-                 lmx_flavor: str = "core"):
+                 lmx_flavor: str = "core", crop: bool = False):
         curriculum.check_ramps(ramps)
+        self.crop = crop
         self.records, self.ramps = list(records), tuple(ramps)
         self.directions = [Direction.parse(ramp.task) for ramp in self.ramps]
         self.vocabulary = vocabulary or UnifiedVocabulary()
         self.encoder_length, self.decoder_length = encoder_length, decoder_length
         self.seed, self.step_scale, self.lmx_flavor = seed, step_scale, lmx_flavor
-        self.eligible, self.skipped = self._eligible(limits)
+        self.eligible, self.skipped, self.cropped = self._eligible(limits)
         for direction, count in self.skipped.items():
             if count:
                 logging.warning("%s: %d of %d records over the length limits, not used", direction, count,
                                 len(self.records))
+        for direction, count in self.cropped.items():
+            if count:
+                logging.info("%s: %d of %d records cut to %d / %d frames (crop)", direction, count,
+                             len(self.eligible[direction]), encoder_length, decoder_length)
         empty = [d.name for d in self.directions if not len(self.eligible[d.name])]
         if empty:
             raise UserError(f"no record fits direction(s) {', '.join(empty)} (of {len(self.records)} records; "
                             f"over the limits: {self.skipped}); raise the lengths or drop the direction")
 
-    def _eligible(self, limits: LengthLimits) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-        eligible, skipped = {}, {}
+    @property
+    def task_names(self) -> list[str]:
+        """Direction names in task-id order (the metrics log names per-task losses with them)."""
+        return [direction.name for direction in self.directions]
+
+    def _eligible(self, limits: LengthLimits) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, int]]:
+        eligible, skipped, cropped = {}, {}, {}
         cache: dict[tuple[int, Modality, bool], int | None] = {}
         for direction in self.directions:
-            indices, over = [], 0
-            budget = {False: min(limits.of(direction.source), self.encoder_length),
-                      True: min(limits.of(direction.target), self.decoder_length)}
+            indices, over, cut = [], 0, 0
+            lengths = {False: self.encoder_length, True: self.decoder_length}
+            budget = {output: limits.of(modality) if self.crop else min(limits.of(modality), lengths[output])
+                      for modality, output in ((direction.source, False), (direction.target, True))}
             for index, record in enumerate(self.records):
                 sizes = []
                 for modality, output in ((direction.source, False), (direction.target, True)):
@@ -88,10 +103,12 @@ class TranslationMixture(IndexedSource):
                     continue
                 if sizes[0] <= budget[False] and sizes[1] <= budget[True]:
                     indices.append(index)
+                    cut += sizes[0] > lengths[False] or sizes[1] > lengths[True]
                 else:
                     over += 1
             eligible[direction.name], skipped[direction.name] = np.asarray(indices, np.int64), over
-        return eligible, skipped
+            cropped[direction.name] = int(cut)
+        return eligible, skipped, cropped
 
     def task_weights(self, step: int) -> dict[str, float]:
         """The curriculum's effective weights at `step` (for the metrics log)."""
@@ -107,6 +124,9 @@ class TranslationMixture(IndexedSource):
                                          image_variant=variant[Modality.IMAGE], audio_variant=variant[Modality.AUDIO])
                     for modality, output in ((direction.source, False), (direction.target, True))]
         (source, source_positions), (target, target_positions) = rendered
+        if self.crop:
+            source, source_positions = source[: self.encoder_length], source_positions[: self.encoder_length]
+            target, target_positions = target[: self.decoder_length], target_positions[: self.decoder_length]
         return features.convert(self.vocabulary, source=source, source_positions=source_positions,
                                 source_modality=direction.source, target=target, target_positions=target_positions,
                                 target_modality=direction.target, encoder_length=self.encoder_length,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -249,12 +249,19 @@ class MetricsReporter:
     """Scalars of the latest step plus throughput since the previous report → writer and log.
 
     A "token" is one sequence position (a K-slot frame), encoder plus decoder,
-    padding included — the unit the analytic FLOP count is per.
+    padding included — the unit the analytic FLOP count is per. With the data source's
+    `task_names` the per-task losses are named (`train/task/<name>/loss`), and with its
+    `task_weights(step)` the curriculum's weights are logged beside them; `summary()` is the
+    per-task table of early → latest loss (means over a few reports: one step's batch holds few
+    examples of a task).
     """
 
     def __init__(self, writer, config, *, batch_size: int, encoder_length: int, decoder_length: int,
-                 num_devices: int, peak_flops: float | None = None):
+                 num_devices: int, peak_flops: float | None = None, task_names: Sequence[str] | None = None,
+                 task_weights: Callable[[int], Mapping[str, float]] | None = None):
         self.writer = writer
+        self.task_names, self.task_weights = task_names, task_weights
+        self.task_history: dict[str, list[tuple[int, float]]] = {}
         self.step_flops = flops.train_step_flops(config, batch_size, encoder_length, decoder_length)
         self.tokens_per_step = batch_size * (encoder_length + decoder_length)
         self.num_devices = num_devices
@@ -283,7 +290,13 @@ class MetricsReporter:
         if "task_loss_sum" in metrics:
             weights = np.asarray(metrics["task_weight_sum"])
             for task in np.flatnonzero(weights):
-                scalars[f"train/task{task}_loss"] = metrics["task_loss_sum"][task] / weights[task]
+                name = self._task_name(int(task))
+                loss = float(metrics["task_loss_sum"][task] / weights[task])
+                scalars[f"train/task/{name}/loss"] = loss
+                self.task_history.setdefault(name, []).append((step, loss))
+        if self.task_weights is not None:
+            for name, weight in self.task_weights(step).items():
+                scalars[f"train/task/{name}/weight"] = weight
         if self._step is not None and step > self._step:
             step_time = (now - self._time) / (step - self._step)
             scalars["perf/step_time_s"] = step_time
@@ -296,6 +309,21 @@ class MetricsReporter:
         logging.info("step %d: %s", step, format_scalars(scalars))
         self._step, self._time = step, now
         return scalars
+
+
+    def _task_name(self, task: int) -> str:
+        return self.task_names[task] if self.task_names and task < len(self.task_names) else f"task{task}"
+
+    def summary(self, reports: int = 3) -> str:
+        """Per task: the mean loss of its first and of its latest `reports` reports, with their steps."""
+        lines = [f"{'task':<14} {'early loss':>10} {'(steps)':<13} {'late loss':>10} {'(steps)':<13}"]
+        for name, history in self.task_history.items():
+            early, late = history[:reports], history[-reports:]
+            cells = []
+            for part in (early, late):
+                cells += [f"{np.mean([loss for _, loss in part]):>10.3f}", f"({part[0][0]}-{part[-1][0]})".ljust(13)]
+            lines.append(f"{name:<14} " + " ".join(cells))
+        return "\n".join(lines)
 
 
 def format_scalars(scalars: Mapping[str, float]) -> str:
