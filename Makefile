@@ -35,18 +35,22 @@ corpus: setup
 	$(PY) tools/build_corpus.py
 
 # The CPU codecs fitted on the small corpus's train split (docs/design.md §6.2.1) ship in assets/codecs;
-# `make tokens` bakes the corpus with 4 of the 32 image shifts and 3 of the 9 audio offsets (a few minutes),
-# `make tokens-all-variants` with all of them (about 13 minutes), `make refit-codecs` fits the codecs again
-# into runs/codecs (about 8 minutes; copy them over assets/codecs to ship them).
+# `make tokens` bakes the corpus's systems with 4 of the 32 image shifts, 2 degraded copies of each image
+# (inputs only) and 3 of the 9 audio offsets, and its whole pieces' audio (3 offsets) for the AMT windows
+# (a few minutes); `make tokens-all-variants` bakes every shift (about 13 minutes); `make refit-codecs`
+# fits the codecs again into runs/codecs (about 8 minutes; copy them over assets/codecs to ship them).
 CODECS := assets/codecs
 BAKE := $(PY) tools/bake_codec_tokens.py --image-codec $(CODECS)/image_cpu --audio-codec $(CODECS)/audio_cpu --corpus small
+BAKE_PIECES := $(PY) tools/bake_codec_tokens.py --audio-codec $(CODECS)/audio_cpu --corpus small_pieces
 TOKENS := data/tokens/small
 
 tokens: corpus
-	$(BAKE) --out $(TOKENS) --image-variants 4 --audio-variants 3
+	$(BAKE) --out $(TOKENS) --image-variants 4 --audio-variants 3 --degraded-variants 2
+	$(BAKE_PIECES) --out $(TOKENS)_pieces --audio-variants 3
 
 tokens-all-variants: corpus
-	$(BAKE) --out data/tokens/small_all_variants
+	$(BAKE) --out data/tokens/small_all_variants --degraded-variants 4
+	$(BAKE_PIECES) --out data/tokens/small_all_variants_pieces
 
 refit-codecs: corpus
 	$(PY) -m mt_music.codecs.fit --gin_file=codecs/image_cpu.gin --gin.MODEL_DIR="'runs/codecs/image_cpu'"

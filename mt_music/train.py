@@ -91,6 +91,7 @@ def _train(run: launch.Run, model: models.EncoderDecoderModel, num_steps: int, o
     def after_step(step: int, state: TrainState, metrics: dict, first: bool) -> None:
         if first:
             reporter.start(step)
+        reporter.accumulate(metrics)
         if step % log_every == 0 or step == num_steps:
             reporter.report(step, metrics)
 

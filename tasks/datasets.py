@@ -28,6 +28,7 @@ class DatasetSpec:
     tokens_subdir: str  # under tokens_root(), or an absolute path
     modalities: tuple[Modality, ...] = ALL_MODALITIES
     splits: tuple[str, ...] = ("train", "validation", "test")
+    level: str = "system"  # "system": baked systems; "piece": baked whole pieces (audio↔MIDI windows)
 
     def split_pattern(self, split: str) -> str:
         base = pathlib.Path(self.tokens_subdir)
@@ -35,4 +36,12 @@ class DatasetSpec:
         return str(base / split / "tokens-*.tfrecord")
 
 
-CORPUS = tuple(DatasetSpec(f"mt_music_corpus_{config}", config) for config in ("tiny", "small", "full"))
+CORPUS_CONFIGS = ("tiny", "small", "full")
+CORPUS = tuple(DatasetSpec(f"mt_music_corpus_{config}", config) for config in CORPUS_CONFIGS)
+CORPUS_PIECES = tuple(DatasetSpec(f"mt_music_corpus_{config}_pieces", f"{config}_pieces",
+                                  (Modality.MIDI, Modality.AUDIO), level="piece") for config in CORPUS_CONFIGS)
+
+
+def pieces_of(dataset: DatasetSpec) -> DatasetSpec | None:
+    """The piece-level row that goes with a system-level dataset (its AMT windows), if there is one."""
+    return next((row for row in CORPUS_PIECES if row.name == f"{dataset.name}_pieces"), None)

@@ -20,8 +20,9 @@ from absl import logging
 from mt_music.data import directions, system_frames, token_records
 from mt_music.data.seqio_vocabulary import ModalityVocabulary
 from mt_music.data.translation_mixture import longest
+from mt_music.tasks import postprocessors
 from mt_music.tasks.datasets import DatasetSpec
-from mt_music.vocabulary import UnifiedVocabulary
+from mt_music.vocabulary import Modality, UnifiedVocabulary
 
 FEATURE_NAMES = ("inputs", "inputs_positions", "targets", "targets_positions")
 over_limit_counts: dict[tuple[str, str], int] = {}  # (task, split) → records over the limits
@@ -43,7 +44,8 @@ def _examples(dataset: DatasetSpec, direction: directions.Direction, limits: dir
             over += 1
             continue
         rng = np.random.default_rng([seed, index])
-        image_variant = int(rng.integers(max(len(record["image_grids"]), 1)))
+        image_variant = int(rng.choice(system_frames.image_variant_choices(
+            record, output=direction.target is Modality.IMAGE))) if len(record["image_grids"]) else 0
         audio_variant = int(rng.integers(max(record["audio_codes"].shape[0], 1)))
         rendered = [system_frames.frames(vocabulary, record, modality, output=output, image_variant=image_variant,
                                          audio_variant=audio_variant, lmx_flavor=lmx_flavor)
@@ -67,6 +69,12 @@ def _dataset_fn(split: str, shuffle_files: bool, seed: int | None = None, *, dat
     return tf.data.Dataset.from_generator(generator, output_signature=spec)
 
 
+def output_features(direction: directions.Direction) -> dict[str, seqio.Feature]:
+    """[T, K] frames in the unified vocabulary; EOS is already in the frames (no add_eos)."""
+    return {"inputs": seqio.Feature(ModalityVocabulary(direction.source), add_eos=False, rank=2),
+            "targets": seqio.Feature(ModalityVocabulary(direction.target), add_eos=False, rank=2)}
+
+
 def register(dataset: DatasetSpec, *, limits: directions.LengthLimits = directions.LengthLimits(),
              lmx_flavor: str = "core") -> list[str]:
     """Registers the dataset's tasks (every direction its modalities allow); returns their names."""
@@ -80,9 +88,7 @@ def register(dataset: DatasetSpec, *, limits: directions.LengthLimits = directio
             functools.partial(_dataset_fn, dataset=dataset, direction=direction, limits=limits, lmx_flavor=lmx_flavor),
             splits=dataset.splits)
         seqio.TaskRegistry.add(
-            name, source=source, preprocessors=[],
-            output_features={"inputs": seqio.Feature(ModalityVocabulary(direction.source), add_eos=False, rank=2),
-                             "targets": seqio.Feature(ModalityVocabulary(direction.target), add_eos=False, rank=2)},
-            metric_fns=[])
+            name, source=source, preprocessors=[], output_features=output_features(direction),
+            postprocess_fn=postprocessors.for_modality(direction.target), metric_fns=[])
         names.append(name)
     return names

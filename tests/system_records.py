@@ -22,3 +22,18 @@ def record(seed: int = 0, *, columns: int = 5, frames: int = 40, lmx: str = LMX,
     return {"id": f"piece{seed}/0/1", "lmx": lmx, "image_codes": image,
             "image_grids": np.array([[3, columns], [3, columns - 1]]),
             "audio_codes": rng.integers(0, 1024, (3, frames, 4)), **{f"notes/{k}": v for k, v in note_columns.items()}}
+
+
+def piece_record(seed: int = 0, *, seconds: float = 3.5, variants: int = 2) -> dict:
+    """A baked piece: audio codes of the whole performance (86.13 frames/s) and notes all through it,
+    some sounding across the 1 s window edges; no image."""
+    rng = np.random.default_rng(seed)
+    frames = int(np.ceil(seconds * 44100 / 512))
+    starts = np.round(np.arange(0.05, seconds - 0.4, 0.3), 2)
+    notes = [Note(float(s), float(s) + (0.8 if i % 3 == 0 else 0.2), 55 + (i * 7) % 24, 60 + i % 40)
+             for i, s in enumerate(starts)]
+    note_columns = {name: np.array([getattr(n, name) for n in notes]) for name in ("start", "end", "pitch", "velocity",
+                                                                                  "program", "is_drum")}
+    return {"id": f"piece{seed}/0", "lmx": LMX, "image_codes": np.zeros((0, 0, 0, 0), np.int64),
+            "image_grids": np.zeros((0, 2), np.int64), "audio_codes": rng.integers(0, 1024, (variants, frames, 4)),
+            **{f"notes/{k}": v for k, v in note_columns.items()}}

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from system_records import record
+from system_records import piece_record, record
 
 from mt_music.data import record_store
 from mt_music.training import metric_writers
@@ -18,11 +18,12 @@ from mt_music.training import metric_writers
 ENV = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")
 
 
-def _train(tmp_path, model_dir, store) -> subprocess.CompletedProcess:
+def _train(tmp_path, model_dir, store, pieces) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "mt_music.train", "--gin_file=experiments/corpus_cpu.gin",
             f"--gin.MODEL_DIR='{model_dir}'", "--gin.TRAIN_STEPS=4", "--gin.BATCH_SIZE=8",
             "--gin.train.train.log_every=1", "--gin.train.train.checkpoint_every=2",
             "--gin.train.train.tensorboard=False", f"--gin.token_mixture.from_token_records.pattern='{store}'",
+            f"--gin.token_mixture.from_token_records.pieces_pattern='{pieces}'",
             "--gin.token_mixture.from_token_records.step_scale=0.0"]
     return subprocess.run(args, cwd=pathlib.Path(__file__).parents[1], env=ENV, capture_output=True, text=True,
                           timeout=600)
@@ -36,8 +37,10 @@ def _losses(model_dir) -> dict[int, dict]:
 def test_the_cpu_experiment_trains_all_directions_and_resumes_exactly(tmp_path):
     store = tmp_path / "store" / "tokens-00000.npz"
     record_store.write_shard([record(seed, columns=5 + seed % 3, frames=30 + seed) for seed in range(8)], store)
+    pieces = tmp_path / "pieces" / "tokens-00000.npz"
+    record_store.write_shard([piece_record(seed) for seed in range(2)], pieces)
     run = tmp_path / "run"
-    result = _train(tmp_path, run, store)
+    result = _train(tmp_path, run, store, pieces)
     assert result.returncode == 0, result.stderr[-4000:]
     table = result.stdout.split("per-task training loss", 1)[1].splitlines()[2:]
     named = {line.split()[0] for line in table if line.strip()}
@@ -46,11 +49,12 @@ def test_the_cpu_experiment_trains_all_directions_and_resumes_exactly(tmp_path):
     straight = _losses(run)
     assert any(key.startswith("train/task/") and key.endswith("/loss") for key in straight[4])
     assert straight[1]["train/task/image2lmx/weight"] == 1 / 12  # step_scale 0: every direction from the start
+    assert "audio2midi: random 1.4 s windows of 2 pieces" in result.stderr
 
     resumed = tmp_path / "resumed"
     shutil.copytree(run, resumed)
     shutil.rmtree(resumed / "checkpoints" / "4")
-    again = _train(tmp_path, resumed, store)
+    again = _train(tmp_path, resumed, store, pieces)
     assert again.returncode == 0, again.stderr[-4000:]
     assert "starting at step 2" in again.stderr
     for step in (3, 4):

@@ -13,7 +13,8 @@ ACCELERATOR_ENTRY_POINTS = ("mt_music.train", "mt_music.codecs.trainer", "mt_mus
                             "mt_music.codecs.patch_image", "mt_music.codecs.spectral_audio",
                             "mt_music.data.synthetic", "mt_music.data.features", "mt_music.data.directions",
                             "mt_music.data.system_frames", "mt_music.data.curriculum", "mt_music.data.translation_mixture",
-                            "mt_music.data.token_mixture", "mt_music.data.record_store",
+                            "mt_music.data.token_mixture", "mt_music.data.record_store", "mt_music.data.piece_windows",
+                            "mt_music.image.degradations",
                             "mt_music.vocabulary")
 BLOCKED = ("tensorflow", "tensorflow_datasets", "tensorflow_text", "seqio")
 

@@ -135,6 +135,14 @@ def test_metrics_reporter_and_peak_flops():
     assert table[1].split()[:4] == ["image2lmx", "8.000", "(0-1)", "4.000"]  # mean of the first / last two
     assert table[2].split()[0] == "x" and len(table) == 3
 
+    # accumulated over every step since the last report, weighted by each step's target weights
+    for loss_sum, weight_sum in ((4.0, 1.0), (0.0, 0.0), (2.0, 3.0)):
+        named.accumulate({"task_loss_sum": np.array([loss_sum, 0, 0]), "task_weight_sum": np.array([weight_sum, 0, 0])})
+    scalars = named.report(7, {**metrics, "task_loss_sum": np.array([9.0, 0, 0]), "task_weight_sum": np.array([1.0, 0, 0])})
+    assert scalars["train/task/image2lmx/loss"] == 1.5  # (4 + 2) / (1 + 3), not the reported step's 9
+    scalars = named.report(8, {**metrics, "task_loss_sum": np.array([9.0, 0, 0]), "task_weight_sum": np.array([1.0, 0, 0])})
+    assert scalars["train/task/image2lmx/loss"] == 9.0  # nothing accumulated since: that step's own
+
     device = lambda kind: types.SimpleNamespace(device_kind=kind)  # noqa: E731
     assert trainer.peak_flops_per_device(device("NVIDIA H100 80GB HBM3")) == flops.PEAK_BF16_FLOPS["h100"]
     assert trainer.peak_flops_per_device(device("TPU v5 lite")) == flops.PEAK_BF16_FLOPS["tpu_v5e"]

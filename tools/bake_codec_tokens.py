@@ -3,6 +3,8 @@ r"""Bakes codec tokens: runs trained or fitted codecs over a dataset and writes 
     # the embedded corpus: image + audio codes of every system, LMX and notes passed through
     python tools/bake_codec_tokens.py --image-codec runs/image_codec --audio-codec runs/audio_codec \
         --corpus small --out data/tokens/small
+    # whole pieces' audio and notes, for the AMT windows (tasks mt_music_corpus_small_pieces_*)
+    python tools/bake_codec_tokens.py --audio-codec runs/audio_codec --corpus small_pieces --out data/tokens/small_pieces
     # any directory of system images (already at 18 px staff height) or of recordings
     python tools/bake_codec_tokens.py --image-codec runs/image_codec --images-dir /data/systems --out data/tokens/x
     python tools/bake_codec_tokens.py --audio-codec runs/audio_codec --audio-dir /data/recordings --out data/tokens/y
@@ -10,7 +12,8 @@ r"""Bakes codec tokens: runs trained or fitted codecs over a dataset and writes 
 Every example is baked with all shift variants (the model's data augmentation):
 the 8×4 one-pixel image shifts and the 9 audio offsets −20, −15, …, +20 samples;
 `--no-shifts` bakes only the unshifted codes; `--image-variants N` / `--audio-variants N` bake N of
-them, evenly spread (the unshifted one always; `make` bakes 4 and 3 for a quick first run). Output: `<out>/<split>/tokens-NNNNN.tfrecord`
+them, evenly spread (the unshifted one always; `make` bakes 4 and 3 for a quick first run);
+`--degraded-variants N` adds N degraded copies of each image (inputs only). Output: `<out>/<split>/tokens-NNNNN.tfrecord`
 (`mt_music.data.token_records` documents and reads the format) and `<out>/bake.json`.
 Resumable: each shard of `--examples-per-shard` source examples is written atomically
 and skipped when a re-run with the same codecs finds it. Each shard records its codecs
@@ -57,6 +60,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-shifts", action="store_true", help="bake only the unshifted codes")
     parser.add_argument("--image-variants", type=int, help="bake this many of the 32 image shifts (default: all)")
     parser.add_argument("--audio-variants", type=int, help="bake this many of the 9 audio offsets (default: all)")
+    parser.add_argument("--degraded-variants", type=int, default=0,
+                        help="also bake this many degraded copies of each image (rotation ±1°, erosion/dilation, "
+                             "noise, contrast), for use as inputs only (default 0)")
     parser.add_argument("--examples-per-shard", type=int, default=64, help="records per output file (default 64)")
     parser.add_argument("--overwrite", action="store_true",
                         help="re-bake shards that other codecs made (default: stop with an error)")
@@ -73,6 +79,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for flag in ("image_variants", "audio_variants"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.degraded_variants < 0:
+        parser.error("--degraded-variants must be 0 or more")
     if args.examples_per_shard < 1:
         parser.error("--examples-per-shard must be at least 1")
     return args
@@ -92,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{out} holds {len(mismatched)} shards baked with other codecs (e.g. {mismatched[0]}); bake "
                         "into a new --out, or pass --overwrite to bake them again with these codecs")
     baker = Baker(image_codec, audio_codec, shifts=not args.no_shifts, image_variants=args.image_variants,
-                  audio_variants=args.audio_variants)
+                  audio_variants=args.audio_variants, degraded_variants=args.degraded_variants)
     started = time.perf_counter()
     summary = {"image_codec": args.image_codec, "image_codec_step": image_codec and image_codec.step,
                "audio_codec": args.audio_codec, "audio_codec_step": audio_codec and audio_codec.step,

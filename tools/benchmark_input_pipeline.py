@@ -31,7 +31,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", default="data/tokens/small", help="a bake's directory (default data/tokens/small)")
     parser.add_argument("--split", default="train")
-    parser.add_argument("--npz", help="the materialized store of that split (default: <tokens>_npz/<split>)")
+    parser.add_argument("--npz", help="the materialized store of that split (default: data/store/<tokens name>/<split>)")
     parser.add_argument("--examples", type=int, default=200, help="examples timed per path (default 200)")
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     parser.add_argument("--model_gin", default="models/base.gin", help="model whose consumption is the reference")
@@ -65,7 +65,7 @@ def consumed_examples_per_second(model_gin: str, encoder_length: int, decoder_le
 def _mixture(pattern: str):
     from mt_music.data import directions, token_mixture
 
-    # CPU lengths (crop) so that every direction has records; conversion cost grows with the real lengths
+    # the published lengths and limits, every direction at full weight (step_scale 0: no ramp)
     return token_mixture.from_token_records(pattern=pattern, encoder_length=3902, decoder_length=3902,
                                             limits=directions.LengthLimits(), step_scale=0.0)
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     tfrecords = tokens / args.split / "tokens-*.tfrecord"
     if not list(tokens.glob(f"{args.split}/tokens-*.tfrecord")):
         raise UserError(f"--tokens: no token records under {tokens / args.split}; bake them first (`make tokens`)")
-    npz_dir = pathlib.Path(args.npz) if args.npz else tokens.with_name(tokens.name + "_npz") / args.split
+    npz_dir = pathlib.Path(args.npz) if args.npz else pathlib.Path("data/store") / tokens.name / args.split
     consumed = consumed_examples_per_second(args.model_gin, args.encoder_length, args.decoder_length, args.device,
                                             args.mfu)
     print(f"{args.model_gin} at {100 * args.mfu:g} % MFU of one {args.device} consumes {consumed:.1f} examples/s "

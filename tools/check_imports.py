@@ -8,6 +8,7 @@ Layers, lowest first (docs/design.md §2); a module may import its own layer and
     foundation       errors (the error layer every entry point shares; imported by all)
     representations  lmx, midi, image, audio            (pure Python / NumPy; no JAX, no TensorFlow)
     vocabulary       the unified vocabulary
+    evaluation       evaluation/ (metrics: SER, note F1, DTW, token EMD, FAD; no JAX, no TensorFlow)
     model            model/, the codecs' networks, losses, tokenizer and evaluation
     training         training/, codecs.trainer          (never data: accelerator hosts have no TensorFlow)
     data             data/, corpus/                      (never training)
@@ -35,11 +36,12 @@ LAYERS = {  # layer: (module prefixes, layers it may import besides its own)
     "foundation": (("mt_music.errors",), ()),
     "representations": (("mt_music.lmx", "mt_music.midi", "mt_music.image", "mt_music.audio"), ("foundation",)),
     "vocabulary": (("mt_music.vocabulary",), ("foundation", "representations")),
+    "evaluation": (("mt_music.evaluation",), ("foundation", "representations", "vocabulary")),
     "model": (("mt_music.model", "mt_music.codecs"), ("foundation", "representations", "vocabulary")),
     "training": (("mt_music.training",) + CODEC_TRAINING, ("foundation", "representations", "vocabulary", "model")),
     "data": (("mt_music.data", "mt_music.corpus"), ("foundation", "representations", "vocabulary", "model")),
     "entry points": (("mt_music.train", "mt_music.quickstart", "mt_music.tasks") + CODEC_ENTRY_POINTS,
-                     ("foundation", "representations", "vocabulary", "model", "training", "data")),
+                     ("foundation", "representations", "vocabulary", "evaluation", "model", "training", "data")),
 }
 
 

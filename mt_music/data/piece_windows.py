@@ -23,6 +23,7 @@ import numpy as np
 
 from mt_music.audio.io import FRAMES_PER_SECOND
 from mt_music.data import features, system_frames
+from mt_music.errors import UserError
 from mt_music.midi.events import encode_grid_window
 from mt_music.midi.notes import GridNote, nearest_step, quantize_notes
 from mt_music.midi.windows import window_steps
@@ -50,7 +51,10 @@ class PieceWindows:
                  window_seconds: float = WINDOW_SECONDS):
         self.records, self.vocabulary = list(records), vocabulary
         self.codec = vocabulary.config.midi_codec
-        self.steps_per_window = window_steps(window_seconds, self.codec)
+        try:
+            self.steps_per_window = window_steps(window_seconds, self.codec)
+        except ValueError as error:
+            raise UserError(f"window_seconds = {window_seconds}: {error}") from error
         self.window_seconds = window_seconds
         self.frames_per_window = math.ceil(window_seconds * FRAMES_PER_SECOND)
         self._notes: dict[int, list[GridNote]] = {}
@@ -75,7 +79,8 @@ class PieceWindows:
     def consecutive(self, piece: int) -> list[Window]:
         """Windows from 0 s, one every `window_seconds`, until the audio and the notes both end."""
         last_note_step = max((note.end_step for note in self.grid_notes(piece)), default=0)
-        audio_steps = nearest_step(self.total_frames(piece) / FRAMES_PER_SECOND, self.codec.steps_per_second)
+        # the codec pads the audio to whole frames: a last frame alone is no window of its own
+        audio_steps = nearest_step(max(self.total_frames(piece) - 1, 0) / FRAMES_PER_SECOND, self.codec.steps_per_second)
         count = max(1, math.ceil(max(last_note_step, audio_steps) / self.steps_per_window))
         windows = []
         for index in range(count):

@@ -9,7 +9,8 @@ encoder input (`output=False`) or the decoder target (`output=True`), with its (
     midi   the notes as one MIDI-event window from the system's start + EOS; notes past the
            window are an error (the task counts the example as over the limit)
     image  one shift variant's grid; as input the grid column by column, as output a height
-           frame, the columns with pad codes dropped, then EOS (vocabulary §3.5)
+           frame, the columns with pad codes dropped, then EOS (vocabulary §3.5). Degraded
+           copies (`image_degraded`) serve as inputs only: `image_variant_choices`
     audio  one offset variant's frames (+ EOS as output)
 
 TensorFlow-free: records come as numpy dicts (`token_records.read` or the materialized store).
@@ -62,6 +63,16 @@ def image_grid(record: Mapping[str, Any], variant: int) -> np.ndarray:
     if (grid == PAD_CODE).any():
         raise ValueError(f"record {record.get('id', '?')}: image variant {variant} holds bake padding inside its grid")
     return grid
+
+
+def image_variant_choices(record: Mapping[str, Any], *, output: bool) -> np.ndarray:
+    """The image variants a role may draw: every one as input, only the clean ones as output
+    (a model must never learn to draw the scanner's noise)."""
+    count = np.asarray(record["image_grids"]).reshape(-1, 2).shape[0]
+    degraded = np.asarray(record.get("image_degraded", ()), np.int64).reshape(-1)[:count]
+    if not output or not degraded.any():
+        return np.arange(count)
+    return np.flatnonzero(degraded == 0)
 
 
 def frame_count(vocabulary: UnifiedVocabulary, record: Mapping[str, Any], modality: Modality, *, output: bool,

@@ -1,7 +1,10 @@
 """Bakes codec tokens: trained codecs over a corpus or a folder → token records (TFRecord), resumable per shard.
 
 Every example is encoded with all shift variants (the 8×4 one-pixel image shifts, the 9 audio
-offsets −20…+20 samples); `tools/bake_codec_tokens.py` is the command line.
+offsets −20…+20 samples) or the first N of them, plus optional degraded image copies (rotation,
+ink, noise, contrast: `mt_music.image.degradations`, drawn from the example's id, each at a drawn
+shift) that tasks use as inputs only; `tools/bake_codec_tokens.py` is the command line. Corpus
+piece configs (`small_pieces`) bake the whole performance's audio, for the AMT windows.
 
 Each shard `tokens-NNNNN.tfrecord` has a sidecar `tokens-NNNNN.tfrecord.codec.json` naming the
 codecs that made it (path, step, a fingerprint of their parameters). A resumed bake skips a shard
@@ -23,7 +26,7 @@ from tqdm import tqdm
 from mt_music.codecs import tokenizer
 from mt_music.data import codec_windows as codec_data
 from mt_music.errors import UserError
-from mt_music.image import pixels, preprocessing
+from mt_music.image import degradations, pixels, preprocessing
 
 AUDIO_SHIFTS = tuple(range(-20, 21, 5))
 CODEC_SIDECAR = ".codec.json"
@@ -96,13 +99,15 @@ def shift_audio(waveform: np.ndarray, offset: int) -> np.ndarray:
 
 
 def corpus_examples(config: str, split: str, data_dir: str | None):
-    """(id, image uint8 [H, W] | None, waveform | None, passthrough dict) per corpus system."""
+    """(id, image uint8 [H, W] | None, waveform | None, passthrough dict) per corpus system, or per
+    piece for a `*_pieces` config (no image; the whole piece's audio, LMX and notes)."""
     from mt_music.corpus import tfds_builder
 
     for example in codec_data.corpus_examples(config, split, data_dir, None):
         example_id = example["id"].decode()
         notes = {field: np.asarray(example["notes"][field]) for field in example["notes"]}
-        yield (example_id, example["image"][..., 0], tfds_builder.decode_audio(example["audio_flac"]),
+        image = example["image"][..., 0] if "image" in example else None
+        yield (example_id, image, tfds_builder.decode_audio(example["audio_flac"]),
                {"lmx": example["lmx"].decode(), "notes": notes, "metadata": example["metadata"].decode()})
 
 
@@ -150,25 +155,44 @@ class Baker:
     """Encodes examples with every shift variant and serializes them (token_records format)."""
 
     def __init__(self, image_codec: tokenizer.TrainedCodec | None, audio_codec: tokenizer.TrainedCodec | None,
-                 shifts: bool = True, image_variants: int | None = None, audio_variants: int | None = None):
+                 shifts: bool = True, image_variants: int | None = None, audio_variants: int | None = None,
+                 degraded_variants: int = 0):
+        if degraded_variants < 0:
+            raise ValueError(f"degraded_variants must be ≥ 0, got {degraded_variants}")
         self.image_codec, self.audio_codec = image_codec, audio_codec
         self.image_shifts = (sorted(first_variants(image_shift_order(), image_variants), key=lambda s: s[::-1])
                              if shifts else [(0, 0)])
         self.audio_shifts = tuple(sorted(first_variants(AUDIO_SHIFT_ORDER, audio_variants))) if shifts else (0,)
+        self.degraded_variants = degraded_variants
 
-    def image_codes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """([S, rows, cols, K] codes, [S, 2] grid shapes). Each variant is encoded at its own ×16 size
-        (a shift can add a row or column); smaller grids are filled with token_records.PAD_CODE."""
+    def degraded_images(self, example_id: str, image: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int]]]:
+        """(degraded image, its shift) copies, drawn from the id: the same example bakes the same copies."""
+        shifts = image_shift_order()
+        copies = []
+        for copy in range(self.degraded_variants):
+            seed = int.from_bytes(hashlib.sha256(f"{example_id}/degraded/{copy}".encode()).digest()[:8], "little")
+            rng = np.random.default_rng(seed)
+            degraded, _ = degradations.degrade(image, rng)
+            # what decoding does to a user's page (pixels.whiten_background) comes after the scanner
+            copies.append((np.round(pixels.whiten_background(degraded)), shifts[int(rng.integers(len(shifts)))]))
+        return copies
+
+    def image_codes(self, image: np.ndarray, example_id: str = "") -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
+        """([S, rows, cols, K] codes, [S, 2] grid shapes, [S] (dx, dy) shifts, [S] degraded flags): the clean
+        shift variants, then the degraded copies. Each variant is encoded at its own ×16 size (a shift can
+        add a row or column); smaller grids are filled with token_records.PAD_CODE."""
         from mt_music.data import token_records
 
-        content = pixels.to_model_range(image.astype(np.float32))
-        variants = [preprocessing.shifted_padded_image(content, dx, dy) for dx, dy in self.image_shifts]
+        sources = [(image, shift) for shift in self.image_shifts] + self.degraded_images(example_id, image)
+        variants = [preprocessing.shifted_padded_image(pixels.to_model_range(np.asarray(picture, np.float32)), dx, dy)
+                    for picture, (dx, dy) in sources]
         codes = self.image_codec.encode_images(variants)
         grids = np.asarray([c.shape[:2] for c in codes], np.int64)
         stacked = np.full((len(codes), *grids.max(axis=0), codes[0].shape[-1]), token_records.PAD_CODE, np.int64)
         for i, c in enumerate(codes):
             stacked[i, : c.shape[0], : c.shape[1]] = c
-        return stacked, grids
+        degraded = np.asarray([0] * len(self.image_shifts) + [1] * self.degraded_variants, np.int64)
+        return stacked, grids, [shift for _, shift in sources], degraded
 
     def audio_codes(self, waveform: np.ndarray) -> np.ndarray:
         """[S, frames, K]; all variants cut or padded to the unshifted length."""
@@ -181,8 +205,8 @@ class Baker:
 
         kwargs = dict(passthrough)
         if self.image_codec is not None and image is not None:
-            codes, grids = self.image_codes(image)
-            kwargs.update(image_codes=codes, image_grids=grids, image_shifts=self.image_shifts)
+            codes, grids, shifts, degraded = self.image_codes(image, example_id)
+            kwargs.update(image_codes=codes, image_grids=grids, image_shifts=shifts, image_degraded=degraded)
         if self.audio_codec is not None and waveform is not None:
             kwargs.update(audio_codes=self.audio_codes(waveform), audio_shifts=self.audio_shifts)
         return token_records.serialize(example_id, **kwargs)

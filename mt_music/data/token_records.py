@@ -9,6 +9,8 @@ every shift variant of its codes:
     image_grids     int64    [S, 2] each variant's own (rows, cols): a shift can add a row or a
                              column; the smaller grids are filled with PAD_CODE (65535)
     image_shifts    int64    [S, 2] (dx, dy) flattened — 8×4 one-pixel shifts by default
+    image_degraded  int64    [S] 1 for a degraded copy (rotation, ink, noise, contrast: input use
+                             only), 0 for a clean variant; empty in bakes without degradations
     audio_codes     bytes    uint16 [S, frames, K]
     audio_shape     int64[3] (S, frames, K)
     audio_shifts    int64    [S] sample offsets (−20..+20: the input delayed by that many samples)
@@ -58,7 +60,7 @@ def _codes(codes: np.ndarray | None, ndim: int) -> tuple[bytes, np.ndarray]:
 
 
 def serialize(example_id: str, *, image_codes: np.ndarray | None = None, image_grids=(), image_shifts=(),
-              audio_codes: np.ndarray | None = None, audio_shifts=(), lmx: str = "",
+              image_degraded=(), audio_codes: np.ndarray | None = None, audio_shifts=(), lmx: str = "",
               notes: Mapping[str, np.ndarray] | None = None, metadata: Mapping[str, Any] | str = "") -> bytes:
     image_bytes, image_shape = _codes(image_codes, 4)
     audio_bytes, audio_shape = _codes(audio_codes, 3)
@@ -67,7 +69,7 @@ def serialize(example_id: str, *, image_codes: np.ndarray | None = None, image_g
     features = {
         "id": _bytes(example_id.encode()), "lmx": _bytes(lmx.encode()), "metadata": _bytes(metadata.encode()),
         "image_codes": _bytes(image_bytes), "image_shape": _ints(image_shape), "image_shifts": _ints(image_shifts),
-        "image_grids": _ints(image_grids),
+        "image_grids": _ints(image_grids), "image_degraded": _ints(image_degraded),
         "audio_codes": _bytes(audio_bytes), "audio_shape": _ints(audio_shape), "audio_shifts": _ints(audio_shifts),
     }
     notes = notes or {}
@@ -82,6 +84,7 @@ FEATURE_SPEC = {
     "metadata": tf.io.FixedLenFeature([], tf.string),
     "image_codes": tf.io.FixedLenFeature([], tf.string), "image_shape": tf.io.FixedLenFeature([4], tf.int64),
     "image_shifts": tf.io.VarLenFeature(tf.int64), "image_grids": tf.io.VarLenFeature(tf.int64),
+    "image_degraded": tf.io.VarLenFeature(tf.int64),
     "audio_codes": tf.io.FixedLenFeature([], tf.string), "audio_shape": tf.io.FixedLenFeature([3], tf.int64),
     "audio_shifts": tf.io.VarLenFeature(tf.int64),
     **{f"notes/{field}": tf.io.VarLenFeature(dtype) for field, dtype in NOTE_FIELDS.items()},

@@ -251,9 +251,10 @@ class MetricsReporter:
     A "token" is one sequence position (a K-slot frame), encoder plus decoder,
     padding included — the unit the analytic FLOP count is per. With the data source's
     `task_names` the per-task losses are named (`train/task/<name>/loss`), and with its
-    `task_weights(step)` the curriculum's weights are logged beside them; `summary()` is the
-    per-task table of early → latest loss (means over a few reports: one step's batch holds few
-    examples of a task).
+    `task_weights(step)` the curriculum's weights are logged beside them. A task's loss is taken
+    over every step since the previous report (`accumulate` adds each step's sums on the device,
+    without waiting for it): one step's batch holds few examples of a task. `summary()` is the
+    per-task table of early → latest loss (means over a few reports).
     """
 
     def __init__(self, writer, config, *, batch_size: int, encoder_length: int, decoder_length: int,
@@ -268,6 +269,14 @@ class MetricsReporter:
         self.peak_flops = peak_flops
         self._step = None
         self._time = None
+        self._task_sums = None  # (loss sums, weight sums) since the last report, on the device
+
+    def accumulate(self, metrics: Mapping[str, Array]) -> None:
+        """Adds one step's per-task sums (call it after every step; it does not block)."""
+        if "task_loss_sum" not in metrics:
+            return
+        sums = (metrics["task_loss_sum"], metrics["task_weight_sum"])
+        self._task_sums = sums if self._task_sums is None else tuple(a + b for a, b in zip(self._task_sums, sums))
 
     def start(self, step: int) -> None:
         """Restart the clock (after compilation, or after a pause such as a checkpoint)."""
@@ -288,10 +297,13 @@ class MetricsReporter:
         for slot, value in enumerate(np.asarray(metrics["accuracy_per_slot"]).tolist()):
             scalars[f"train/accuracy_slot{slot}"] = value
         if "task_loss_sum" in metrics:
-            weights = np.asarray(metrics["task_weight_sum"])
+            loss_sums, weights = (np.asarray(metrics["task_loss_sum"]), np.asarray(metrics["task_weight_sum"]))
+            if self._task_sums is not None:
+                loss_sums, weights = (np.asarray(x) for x in jax.device_get(self._task_sums))
+                self._task_sums = None
             for task in np.flatnonzero(weights):
                 name = self._task_name(int(task))
-                loss = float(metrics["task_loss_sum"][task] / weights[task])
+                loss = float(loss_sums[task] / weights[task])
                 scalars[f"train/task/{name}/loss"] = loss
                 self.task_history.setdefault(name, []).append((step, loss))
         if self.task_weights is not None:

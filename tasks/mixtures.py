@@ -1,0 +1,46 @@
+"""SeqIO mixtures: the published recipes and the all-12-directions one, per dataset, with `_eval` twins.
+
+    mt_music_corpus_small_all_directions          every direction, rates = the recipe's full weights
+    mt_music_corpus_small_image_to_audio          OMR; MIDI→audio; image→audio (docs/design.md §6.3)
+    mt_music_corpus_small_audio_to_image          AMT; LMX→image; audio→image
+    mt_music_corpus_small_bidirectional           both
+    mt_music_corpus_small_<recipe>_eval           the same tasks, named for evaluation (T5X's
+                                                  `MIXTURE_OR_TASK_NAME`) on the validation or test
+                                                  split, where audio↔MIDI gives each piece's
+                                                  consecutive windows (`piece_tasks`)
+
+A SeqIO mixture samples at fixed rates, so its rates are each ramp's weight once every ramp is
+full; the curriculum itself (weights that ramp per step) is the training source's
+(`mt_music.data.translation_mixture`, `token_mixture.from_token_records`), which reads the same
+records and the same pieces: in both, audio↔MIDI reads the pieces' windows wherever the dataset has
+a piece-level row.
+"""
+
+from __future__ import annotations
+
+import seqio
+
+from mt_music.data import curriculum, piece_windows
+from mt_music.tasks.datasets import DatasetSpec, pieces_of
+
+
+def _members(dataset: DatasetSpec, recipe: tuple[curriculum.Ramp, ...]) -> list[tuple[str, float]]:
+    pieces = pieces_of(dataset)
+    members = []
+    for ramp in recipe:
+        source = pieces if pieces is not None and ramp.task in piece_windows.PIECE_DIRECTIONS else dataset
+        members.append((f"{source.name}_{ramp.task}", ramp.max_weight))
+    return members
+
+
+def register(dataset: DatasetSpec) -> list[str]:
+    """Registers the dataset's recipe mixtures and their `_eval` twins; returns their names."""
+    names = []
+    for recipe_name, recipe in curriculum.RECIPES.items():
+        members = _members(dataset, recipe)
+        for name in (f"{dataset.name}_{recipe_name}", f"{dataset.name}_{recipe_name}_eval"):
+            seqio.MixtureRegistry.remove(name)
+            seqio.MixtureRegistry.add(name, members)
+            names.append(name)
+    return names
+

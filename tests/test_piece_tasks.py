@@ -1,0 +1,91 @@
+"""SeqIO tasks over whole pieces (audio↔MIDI windows), the recipe mixtures and the postprocessors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import seqio
+from system_records import LMX, piece_record, record
+from test_system_tasks import write_split
+
+from mt_music.data import curriculum, system_frames
+from mt_music.midi.notes import quantize_notes
+from mt_music.tasks import datasets, mixtures, piece_tasks, postprocessors
+from mt_music.vocabulary import Modality, UnifiedVocabulary
+
+VOC = UnifiedVocabulary()
+
+
+@pytest.fixture(scope="module")
+def pieces(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pieces")
+    records = [piece_record(seed, seconds=12.5 + 4 * seed) for seed in range(2)]
+    for split in ("train", "validation"):
+        write_split(root / split, records)
+    spec = datasets.DatasetSpec("fixture_pieces", str(root), (Modality.MIDI, Modality.AUDIO),
+                                splits=("train", "validation"), level="piece")
+    return spec, piece_tasks.register(spec), records
+
+
+def _examples(name, split, seed=0):
+    task = seqio.get_mixture_or_task(name)
+    return list(task.get_dataset(None, split=split, shuffle=False, seed=seed).as_numpy_iterator())
+
+
+def test_evaluation_windows_are_consecutive_and_stitch_into_whole_pieces(pieces):
+    spec, names, records = pieces
+    assert names == ["fixture_pieces_audio2midi", "fixture_pieces_midi2audio"]
+    examples = _examples("fixture_pieces_audio2midi", "validation")
+    by_piece = {}
+    for example in examples:
+        by_piece.setdefault(example["piece_id"].decode(), []).append(example)
+    assert sorted(by_piece) == ["piece0/0", "piece1/0"]
+    assert [int(e["window_index"]) for e in by_piece["piece1/0"]] == [0, 1]  # 16.5 s: two 10 s windows
+    assert [float(e["window_start"]) for e in by_piece["piece1/0"]] == [0.0, 10.0]
+    task = seqio.get_mixture_or_task("fixture_pieces_audio2midi")
+    for piece, record_ in zip(sorted(by_piece), records):
+        notes = [note for example in by_piece[piece]
+                 for note in task.postprocess_fn(example["targets"], example=example, is_target=True)["notes"]]
+        # notes that cross a window edge come back in two parts; onsets and pitches are the piece's own
+        onsets = sorted({(n.start_step, n.pitch) for n in quantize_notes(notes, 100)})
+        expected = sorted({(n.start_step, n.pitch) for n in quantize_notes(system_frames.record_notes(record_), 100)})
+        assert set(expected) <= set(onsets)
+        first = by_piece[piece][0]
+        frames = first["inputs"][: int((first["inputs"][:, 0] > 0).sum())]
+        assert len(frames) == 862  # ceil(10 s × 86.13)
+
+
+def test_training_windows_are_random_and_seeded(pieces):
+    starts = lambda seed: [float(e["window_start"]) for e in _examples("fixture_pieces_midi2audio", "train", seed)]  # noqa: E731
+    assert starts(0) == starts(0) and starts(0) != starts(1)
+    assert len(starts(0)) == 2 + 2  # as many random windows per piece as it has consecutive ones
+    assert all(e["window_index"] == -1 for e in _examples("fixture_pieces_midi2audio", "train"))
+
+
+def test_recipe_mixtures_read_amt_from_the_pieces():
+    import mt_music.tasks  # noqa: F401
+
+    mixture = seqio.get_mixture_or_task("mt_music_corpus_small_all_directions")
+    names = sorted(task.name for task in mixture.tasks)
+    assert len(names) == 12 and "mt_music_corpus_small_pieces_audio2midi" in names
+    assert "mt_music_corpus_small_image2lmx" in names and "mt_music_corpus_small_audio2midi" not in names
+    image_to_audio = seqio.get_mixture_or_task("mt_music_corpus_tiny_image_to_audio_eval")
+    assert sorted(t.name for t in image_to_audio.tasks) == sorted(
+        f"mt_music_corpus_tiny{'_pieces' if r.task == 'midi2audio' else ''}_{r.task}"
+        for r in curriculum.RECIPES["image_to_audio"])
+    assert mixtures.register(datasets.CORPUS[0])  # registering again replaces, never duplicates
+
+
+def test_postprocessors_give_each_modality_the_form_its_metrics_read():
+    r = record(0)
+    lmx = postprocessors.for_modality(Modality.LMX)(system_frames.frames(VOC, r, Modality.LMX, output=True)[0])
+    assert lmx["lmx"] == " ".join(system_frames.lmx_tokens({"lmx": LMX})) and lmx["repaired"] == 0
+    image = postprocessors.for_modality(Modality.IMAGE)(system_frames.frames(VOC, r, Modality.IMAGE, output=True)[0])
+    np.testing.assert_array_equal(image["grids"][0], system_frames.image_grid(r, 0))
+    audio = postprocessors.for_modality(Modality.AUDIO)(system_frames.frames(VOC, r, Modality.AUDIO, output=True)[0])
+    np.testing.assert_array_equal(audio["codes"], r["audio_codes"][0])
+    midi = postprocessors.for_modality(Modality.MIDI)(system_frames.frames(VOC, r, Modality.MIDI, output=True)[0],
+                                                      example={"window_start": np.float32(2.0)})
+    assert [n.pitch for n in midi["notes"]] == [60, 64, 36] and midi["notes"][0].start == pytest.approx(2.0)
+    broken = postprocessors.for_modality(Modality.LMX)(np.full((3, VOC.num_slots), VOC.midi_block.start + 5))
+    assert broken["lmx"] == "" and broken["repaired"] == 3  # a model's mistake is counted, not fatal
