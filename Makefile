@@ -1,5 +1,6 @@
 # `make` sets everything up, builds the small embedded corpus, bakes its codec tokens with the shipped
-# CPU codecs and trains the tiny model on all 12 directions (the main job on a CPU); `make test` runs the tests.
+# CPU codecs, trains the tiny model on all 12 directions (the main job on a CPU) and evaluates it;
+# `make test` runs the tests.
 # Setup is incremental: the virtualenv is rebuilt only when requirements.txt,
 # requirements-peers.txt or setup.py change; the Debian-package check runs every time (it is instant).
 
@@ -11,9 +12,9 @@ PYTEST_WORKERS ?= 2
 # The transcriber peer; --no-deps because its TensorFlow/resampy pins clash (requirements-peers.txt).
 BASIC_PITCH := basic-pitch==0.4.0
 
-.PHONY: all setup system-deps corpus tokens tokens-all-variants refit-codecs train quickstart test lint clean
+.PHONY: all setup system-deps corpus tokens tokens-all-variants refit-codecs train eval quickstart test lint clean
 
-all: train
+all: eval
 
 system-deps:
 	@bash tools/install_system_deps.sh
@@ -66,6 +67,11 @@ train: tokens
 	else \
 		$(PY) -m mt_music.train --gin_file=experiments/corpus_cpu.gin --gin.MODEL_DIR="'$(CPU_RUN)'" --gin.TRAIN_STEPS=$(CPU_STEPS); \
 	fi
+
+# The evaluation of the main job's checkpoint (gin/experiments/corpus_cpu_eval.gin): the task × metric tables,
+# also in $(CPU_RUN)/eval_validation/ (results.json, results.md, metrics.jsonl).
+eval: train
+	$(PY) -m mt_music.eval --gin_file=experiments/corpus_cpu_eval.gin --gin.CHECKPOINT_PATH="'$(CPU_RUN)'"
 
 quickstart: setup corpus
 	$(PY) -m mt_music.quickstart

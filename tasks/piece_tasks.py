@@ -54,10 +54,19 @@ def _examples(dataset: DatasetSpec, direction: directions.Direction, limits: dir
                    "window_index": np.int32(window.index),
                    "window_start": np.float32(window.start_seconds(windows.codec.steps_per_second)),
                    "inputs": inputs, "inputs_positions": inputs_positions, "targets": targets,
-                   "targets_positions": targets_positions}
+                   "targets_positions": targets_positions, "reference_notes": _window_notes(windows, window)}
     system_tasks.over_limit_counts[(name, split)] = over
     if over:
         logging.warning("%s/%s: %d windows over the length limits, not used", name, split, over)
+
+
+def _window_notes(windows: piece_windows.PieceWindows, window: piece_windows.Window) -> np.ndarray:
+    """The pitched notes sounding in the window, seconds from its start, cut to it (as `notes_array`)."""
+    steps = windows.codec.steps_per_second
+    start, end = window.start_step, window.start_step + windows.steps_per_window
+    rows = [((max(n.start_step, start) - start) / steps, (min(n.end_step, end) - start) / steps, n.pitch, n.program)
+            for n in windows.grid_notes(window.piece) if not n.is_drum and n.start_step < end and n.end_step > start]
+    return np.asarray(rows, np.float32).reshape(-1, 4)
 
 
 def _dataset_fn(split: str, shuffle_files: bool, seed: int | None = None, *, dataset: DatasetSpec,
@@ -66,6 +75,7 @@ def _dataset_fn(split: str, shuffle_files: bool, seed: int | None = None, *, dat
     del shuffle_files
     spec = {"id": tf.TensorSpec([], tf.string), "piece_id": tf.TensorSpec([], tf.string),
             "window_index": tf.TensorSpec([], tf.int32), "window_start": tf.TensorSpec([], tf.float32),
+            "reference_notes": tf.TensorSpec([None, 4], tf.float32),
             **{name: tf.TensorSpec([None, 2 if "positions" in name else None], tf.int32)
                for name in system_tasks.FEATURE_NAMES}}
     generator = functools.partial(_examples, dataset, direction, limits, window_seconds, split, seed or 0)

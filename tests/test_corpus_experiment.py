@@ -1,5 +1,6 @@
 """The main job's gin experiment (`experiments/corpus_cpu.gin`) end to end on a small NumPy token store:
-per-direction losses named in the log and the closing table, and a resume that continues exactly."""
+per-direction losses named in the log and the closing table, a resume that continues exactly, and
+`mt_music.eval` on the checkpoint it leaves."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 
 from system_records import piece_record, record
+from test_system_tasks import write_split
 
 from mt_music.data import record_store
 from mt_music.training import metric_writers
@@ -59,3 +61,36 @@ def test_the_cpu_experiment_trains_all_directions_and_resumes_exactly(tmp_path):
     assert "starting at step 2" in again.stderr
     for step in (3, 4):
         assert _losses(resumed)[step]["train/loss"] == straight[step]["train/loss"]
+
+    # the evaluation of that checkpoint on the tiny corpus's eval mixture, over fixture records in the
+    # bake's real TFRecord format: every task scored, tables and files written
+    tokens = tmp_path / "tokens"
+    write_split(tokens / "tiny" / "validation", [record(seed, columns=5 + seed % 3, frames=30 + seed) for seed in range(2)])
+    write_split(tokens / "tiny_pieces" / "validation", [piece_record(0, seconds=2.0)])
+    evaluated = _evaluate(run, tmp_path / "eval", tokens)
+    assert evaluated.returncode == 0, evaluated.stderr[-4000:]
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["step"] == 4 and len(results["results"]) == 12
+    scores = results["results"]
+    assert 0 <= scores["mt_music_corpus_tiny_image2lmx"]["image2lmx/ser"] and "onset_f1" in " ".join(
+        scores["mt_music_corpus_tiny_pieces_audio2midi"])
+    assert "midi2audio/codec_onset_f1" in scores["mt_music_corpus_tiny_pieces_midi2audio"]
+    assert "lmx2image/image_ink_recall" in scores["mt_music_corpus_tiny_lmx2image"]
+    assert "LMX outputs" in evaluated.stdout and "| mt_music_corpus_tiny_image2lmx |" in evaluated.stdout
+    assert (tmp_path / "eval" / "results.md").read_text().count("| mt_music_corpus_tiny_") == 12
+    logged = [json.loads(line) for line in (tmp_path / "eval" / metric_writers.METRICS_FILE).read_text().splitlines()]
+    assert any("inference_eval/mt_music_corpus_tiny_midi2lmx/ser" in line for line in logged)
+
+    missing = _evaluate(tmp_path / "no_such_run", tmp_path / "eval_missing", tokens)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith("error: CHECKPOINT_PATH")
+    assert not (tmp_path / "eval_missing" / "results.json").exists()
+
+
+def _evaluate(run, output, tokens) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "mt_music.eval", "--gin_file=models/tiny.gin", "--gin_file=eval.gin",
+            f"--gin.CHECKPOINT_PATH='{run}'", "--gin.MIXTURE_OR_TASK_NAME='mt_music_corpus_tiny_all_directions_eval'",
+            f"--gin.EVAL_OUTPUT_DIR='{output}'", "--gin.eval.evaluate.limit=2", "--gin.eval.evaluate.crop=True",
+            "--gin.eval.evaluate.encoder_length=128", "--gin.eval.evaluate.decoder_length=32",
+            "--gin.eval.evaluate.batch_size=2"]
+    return subprocess.run(args, cwd=pathlib.Path(__file__).parents[1], env={**ENV, "MT_MUSIC_TOKENS_DIR": str(tokens)},
+                          capture_output=True, text=True, timeout=600)

@@ -40,7 +40,8 @@ LAYERS = {  # layer: (module prefixes, layers it may import besides its own)
     "model": (("mt_music.model", "mt_music.codecs"), ("foundation", "representations", "vocabulary")),
     "training": (("mt_music.training",) + CODEC_TRAINING, ("foundation", "representations", "vocabulary", "model")),
     "data": (("mt_music.data", "mt_music.corpus"), ("foundation", "representations", "vocabulary", "model")),
-    "entry points": (("mt_music.train", "mt_music.quickstart", "mt_music.tasks") + CODEC_ENTRY_POINTS,
+    "entry points": (("mt_music.train", "mt_music.eval", "mt_music.media_scoring", "mt_music.quickstart",
+                      "mt_music.tasks") + CODEC_ENTRY_POINTS,
                      ("foundation", "representations", "vocabulary", "evaluation", "model", "training", "data")),
 }
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-import mir_eval
 import numpy as np
 
 from mt_music.midi.metrics import F1Score, note_f1
@@ -39,23 +38,8 @@ def note_scores(reference: Sequence[Note], estimate: Sequence[Note],
 
 
 def onset_f1_at(reference: Sequence[Note], estimate: Sequence[Note], tolerance: float) -> F1Score:
-    """Onset-only matching as `note_f1` does it (drums apart from pitched notes), at any tolerance.
-
-    `note_f1` fixes the tolerance at 50 ms; this is the same matching with it as a parameter.
-    """
-    matched = 0
-    for is_drum in (False, True):
-        ref = [note for note in reference if note.is_drum == is_drum]
-        est = [note for note in estimate if note.is_drum == is_drum]
-        if ref and est:
-            matched += len(mir_eval.transcription.match_notes(
-                *_intervals_and_hz(ref), *_intervals_and_hz(est), onset_tolerance=tolerance, offset_ratio=None))
-    return F1Score(len(reference), len(estimate), matched)
-
-
-def _intervals_and_hz(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
-    intervals = np.array([[note.start, note.end] for note in notes], dtype=float)
-    return intervals, mir_eval.util.midi_to_hz(np.array([note.pitch for note in notes], dtype=float))
+    """Onset-only F1 at any tolerance (drums matched apart from pitched notes)."""
+    return note_f1(reference, estimate, with_offsets=False, onset_tolerance=tolerance)
 
 
 def piece_scores(pairs: Mapping[str, tuple[Sequence[Note], Sequence[Note]]],

@@ -57,18 +57,18 @@ def _ratio(matched: int, total: int, *, empty: bool) -> float:
 
 
 def note_f1(reference: Sequence[Note], estimate: Sequence[Note], *, with_offsets: bool,
-            program_aware: bool = False) -> F1Score:
+            program_aware: bool = False, onset_tolerance: float = ONSET_TOLERANCE_SECONDS) -> F1Score:
     """Onset (or onset+offset) F1 of estimated against reference notes.
 
     program_aware=False pools all pitched instruments (drums stay apart); True matches only
-    within the same program.
+    within the same program. `onset_tolerance` (seconds; 50 ms, mir_eval's default) for sweeps.
     """
     group_of = _program_group if program_aware else _drum_group
     matched = 0
     for group in {group_of(note) for note in [*reference, *estimate]}:
         ref = [note for note in reference if group_of(note) == group]
         est = [note for note in estimate if group_of(note) == group]
-        matched += _count_matches(ref, est, with_offsets=with_offsets and not group[0])
+        matched += _count_matches(ref, est, with_offsets=with_offsets and not group[0], onset_tolerance=onset_tolerance)
     return F1Score(len(reference), len(estimate), matched)
 
 
@@ -80,14 +80,15 @@ def _program_group(note: Note) -> tuple[bool, int]:
     return (note.is_drum, 0 if note.is_drum else note.program)
 
 
-def _count_matches(reference: Sequence[Note], estimate: Sequence[Note], *, with_offsets: bool) -> int:
+def _count_matches(reference: Sequence[Note], estimate: Sequence[Note], *, with_offsets: bool,
+                   onset_tolerance: float = ONSET_TOLERANCE_SECONDS) -> int:
     if not reference or not estimate:
         return 0
     ref_intervals, ref_pitches = _intervals_and_hz(reference)
     est_intervals, est_pitches = _intervals_and_hz(estimate)
     pairs = mir_eval.transcription.match_notes(
         ref_intervals, ref_pitches, est_intervals, est_pitches,
-        onset_tolerance=ONSET_TOLERANCE_SECONDS,
+        onset_tolerance=onset_tolerance,
         offset_ratio=OFFSET_RATIO if with_offsets else None)
     return len(pairs)
 

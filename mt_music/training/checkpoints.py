@@ -290,3 +290,43 @@ class Checkpointer:
         self._closed = True
         self.seal()
         self.manager.close()
+
+
+def restore_params(path: str | os.PathLike, abstract_params: Any, step: int | None = None) -> tuple[Any, int]:
+    """Only the parameters of a training checkpoint (optimizer state left on disk), verified first.
+
+    `path` is a run's MODEL_DIR, its `checkpoints/` folder or one step's folder; `abstract_params` the
+    unboxed parameter shapes (with shardings) to restore onto. Returns (params, step).
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(os.path.join(path, "checkpoints")):
+        path = os.path.join(path, "checkpoints")
+    if os.path.basename(path).isdigit() and os.path.isdir(os.path.join(path, STATE)):
+        step, path = int(os.path.basename(path)), os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise UserError(f"CHECKPOINT_PATH: {path} does not exist; give a run's MODEL_DIR, its checkpoints/ "
+                        "folder or one step's folder")
+    checkpointer = Checkpointer(path, async_save=False, keep=None)  # keep=None: evaluation never prunes
+    try:
+        step = checkpointer.latest_step() if step is None else step
+        if step is None or step not in checkpointer.all_steps():
+            raise UserError(f"CHECKPOINT_PATH: no checkpoint{'' if step is None else f' of step {step}'} in {path} "
+                            f"(steps there: {checkpointer.all_steps() or 'none'})")
+        problem = checkpointer.verify(step)
+        if problem:
+            raise UserError(f"CHECKPOINT_PATH: step {step} in {path} is damaged ({problem}); take another step")
+        restore_args = ocp.checkpoint_utils.construct_restore_args(abstract_params)
+        item = ocp.args.PyTreeRestore(item={"params": abstract_params}, restore_args={"params": restore_args},
+                                      partial_restore=True)
+        reader = ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(read_only=True))
+        try:
+            restored = reader.restore(step, args=ocp.args.Composite(**{STATE: item}))
+        except (ValueError, TypeError, KeyError) as error:
+            raise UserError(f"CHECKPOINT_PATH: step {step} in {path} does not hold parameters of this model "
+                            f"({_short_reason(error)}); give the model gin the run was trained with") from error
+        finally:
+            reader.close()
+    finally:
+        checkpointer.close()
+    logging.info("restored the parameters of step %d from %s", step, path)
+    return restored[STATE]["params"], step

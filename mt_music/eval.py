@@ -1,0 +1,195 @@
+r"""Evaluates a checkpoint on a SeqIO mixture or task: `python -m mt_music.eval --gin_file=… [--gin.NAME=VALUE …]`.
+
+T5X-shaped: the model's gin file, then `eval.gin`, then the two required bindings:
+
+    python -m mt_music.eval --gin_file=models/tiny.gin --gin_file=eval.gin \
+        --gin.CHECKPOINT_PATH="'runs/corpus_cpu'" \
+        --gin.MIXTURE_OR_TASK_NAME="'mt_music_corpus_small_all_directions_eval'"
+
+Restores the parameters only (the optimizer state stays on disk), reads each task's split
+(`SPLIT`, default validation; `--gin.evaluate.limit=N` examples per task), predicts with the
+published decoding per output modality (greedy for LMX; top-p 0.9 at temperature 0.1 for MIDI;
+temperature 1.0 for image and audio codes; `evaluate.temperature` / `.top_p` override them, one
+value or one per modality in the order LMX, MIDI, IMAGE, AUDIO), postprocesses with each task's
+postprocessor and scores it (`mt_music.evaluation.scoring`; image and audio outputs also through
+their codecs, `evaluate.image_codec` / `.audio_codec`, and basic-pitch: `mt_music.media_scoring`). Writes into EVAL_OUTPUT_DIR
+(default `<CHECKPOINT_PATH>/eval_<split>`): `results.json`, `results.md` (a task × metric table, also
+printed) and `metrics.jsonl` / TensorBoard scalars `inference_eval/<task>/<metric>` at the
+checkpoint's step. An example whose source is longer than the encoder is counted and skipped
+(`evaluate.crop=True` cuts instead, as the CPU experiment trains); one whose postprocessing fails
+is counted (`failed_postprocessing`) and the rest go on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+from absl import logging
+from tqdm import tqdm
+
+from mt_music import media_scoring
+from mt_music.audio.io import FRAMES_PER_SECOND
+from mt_music.data import features
+from mt_music.errors import check_output_dir
+from mt_music.evaluation import scoring
+from mt_music.model import models
+from mt_music.training import checkpoints, launch, metric_writers
+from mt_music.vocabulary import Modality
+
+# per target modality, in Modality order (LMX, MIDI, IMAGE, AUDIO): docs/design.md §5.4
+DEFAULT_TEMPERATURE = (0.0, 0.1, 1.0, 1.0)
+DEFAULT_TOP_P = (1.0, 0.9, 1.0, 1.0)
+
+
+def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str, mixture_or_task_name: str,
+             split: str = "validation", output_dir: str | None = None, encoder_length: int = 3902,
+             decoder_length: int = 3902, batch_size: int = 8, limit: int | None = None, crop: bool = False,
+             temperature: float | Sequence[float] = DEFAULT_TEMPERATURE,
+             top_p: float | Sequence[float] = DEFAULT_TOP_P, seed: int = 0, step: int | None = None,
+             image_codec: str | None = None, audio_codec: str | None = None, transcribe: bool = True) -> dict:
+    """Scores every task of the mixture; returns {task: {metric: value}}."""
+    for value, setting in ((batch_size, "evaluate.batch_size"), (encoder_length, "evaluate.encoder_length"),
+                           (decoder_length, "evaluate.decoder_length")):
+        launch.check_count(value, setting)
+    if limit is not None:
+        launch.check_count(limit, "evaluate.limit")
+    output = check_output_dir(output_dir or os.path.join(checkpoint_path, f"eval_{split}"), "EVAL_OUTPUT_DIR")
+    params, step = checkpoints.restore_params(checkpoint_path, _abstract_params(model, encoder_length), step)
+    media = media_scoring.MediaScorer.load(image_codec, audio_codec, transcribe)
+    from mt_music.tasks import eval_inputs  # SeqIO / TensorFlow: the data side of the evaluation
+
+    tasks = eval_inputs.eval_tasks(mixture_or_task_name, split, limit)
+    results, started = {}, time.perf_counter()
+    for task in tasks:
+        results[task.name] = _evaluate_task(model, params, task, encoder_length, decoder_length, batch_size, crop,
+                                            temperature, top_p, seed, media)
+    logging.info("evaluated %d tasks in %.1f s", len(tasks), time.perf_counter() - started)
+    _write(output, results, step)
+    print(markdown_table(results), flush=True)
+    return results
+
+
+def _abstract_params(model: models.EncoderDecoderModel, encoder_length: int):
+    shapes = {"encoder_input_tokens": (1, encoder_length, model.vocabulary.num_slots),
+              "decoder_input_tokens": (1, 8, model.vocabulary.num_slots)}
+    abstract = nn.meta.unbox(jax.eval_shape(lambda: model.get_initial_variables(jax.random.key(0), shapes))["params"])
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+
+
+def _rows(model, task, encoder_length: int, decoder_length: int, crop: bool) -> tuple[list, list, int]:
+    """(model rows, kept examples, examples too long to use)."""
+    rows, kept, too_long = [], [], 0
+    for example in task.examples:
+        source, source_positions = example["inputs"], example["inputs_positions"]
+        target, target_positions = example["targets"], example["targets_positions"]
+        if crop:
+            source, source_positions = source[:encoder_length], source_positions[:encoder_length]
+            target, target_positions = target[:decoder_length], target_positions[:decoder_length]
+            example = {**example, "targets": target}
+            if task.direction.target is Modality.AUDIO and "reference_notes" in example:
+                example["reference_notes"] = _notes_before(example["reference_notes"],
+                                                           (decoder_length - 1) / FRAMES_PER_SECOND)
+        if len(source) > encoder_length or len(target) > decoder_length:
+            too_long += 1
+            continue
+        rows.append(features.convert(model.vocabulary, source=source, source_positions=source_positions,
+                                     source_modality=task.direction.source, target=target,
+                                     target_positions=target_positions, target_modality=task.direction.target,
+                                     encoder_length=encoder_length, decoder_length=decoder_length))
+        kept.append(example)
+    return rows, kept, too_long
+
+
+def _notes_before(notes: np.ndarray, seconds: float) -> np.ndarray:
+    """[N, 4] reference notes cut to the first `seconds` (what a cropped audio target still holds)."""
+    notes = np.asarray(notes, np.float32).reshape(-1, 4)
+    notes = notes[notes[:, 0] < seconds].copy()
+    notes[:, 1] = np.minimum(notes[:, 1], seconds)
+    return notes
+
+
+def _evaluate_task(model, params, task, encoder_length, decoder_length, batch_size, crop, temperature, top_p,
+                   seed, media) -> dict[str, float]:
+    rows, examples, too_long = _rows(model, task, encoder_length, decoder_length, crop)
+    if too_long:
+        logging.warning("%s: %d examples longer than %d / %d frames, not evaluated (evaluate.crop cuts them)",
+                        task.name, too_long, encoder_length, decoder_length)
+    targets, predictions, ids, kept, failed = [], [], [], [], 0
+    rng = jax.random.key(seed)
+    for start in tqdm(range(0, len(rows), batch_size), desc=task.name, unit="batch"):
+        chunk = rows[start: start + batch_size]
+        batch = {name: np.stack([row[name] for row in chunk] + [chunk[-1][name]] * (batch_size - len(chunk)))
+                 for name in models.PREDICT_FEATURES}
+        rng, step_rng = jax.random.split(rng)
+        frames = np.asarray(model.predict_batch(params, batch, step_rng, max_decode_length=decoder_length,
+                                                temperature=temperature, top_p=top_p))
+        for offset, example in enumerate(examples[start: start + batch_size]):
+            try:
+                predicted = task.postprocess(frames[offset], example=example, is_target=False)
+                target = task.postprocess(example["targets"], example=example, is_target=True)
+            except Exception as error:  # noqa: BLE001 - one broken output must not stop the evaluation
+                failed += 1
+                logging.warning("%s: postprocessing example %s failed: %s", task.name, example.get("id"), error)
+                continue
+            predictions.append(predicted)
+            targets.append(target)
+            kept.append(example)
+            ids.append(_text(example.get("id", str(start + offset))))
+    scores = scoring.score_task(task.direction.name, task.direction.target, targets, predictions, ids)
+    prefix = task.direction.name
+    scores.update({f"{prefix}/{key}": value for key, value in media.score(task.direction, targets, predictions,
+                                                                          kept).items()})
+    scores.update({f"{prefix}/too_long": float(too_long), f"{prefix}/failed_postprocessing": float(failed)})
+    return scores
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def markdown_table(results: dict[str, dict[str, float]]) -> str:
+    """Per output modality, a table of its tasks × metrics (the names after the direction)."""
+    groups: dict[str, list[str]] = {}
+    for task in results:
+        groups.setdefault(eval_target(task), []).append(task)
+    sections = []
+    for modality, tasks in groups.items():
+        metrics = sorted({key.split("/", 1)[1] for task in tasks for key in results[task]})
+        lines = [f"{modality} outputs", "", "| task | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+        for task in tasks:
+            by_metric = {key.split("/", 1)[1]: value for key, value in results[task].items()}
+            lines.append(f"| {task} | " + " | ".join(f"{by_metric[m]:.4g}" if m in by_metric else "" for m in metrics)
+                         + " |")
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections)
+
+
+def eval_target(task_name: str) -> str:
+    """'LMX', 'MIDI', 'IMAGE' or 'AUDIO': the output modality a task name ends with."""
+    return task_name.rsplit("2", 1)[-1].upper()
+
+
+def _write(output, results: dict, step: int) -> None:
+    launch.write_text(str(output / "results.json"), json.dumps({"step": step, "results": results}, indent=1) + "\n")
+    launch.write_text(str(output / "results.md"), markdown_table(results) + "\n")
+    writer = metric_writers.create_default_writer(str(output))
+    for task, scores in results.items():
+        writer.write_scalars(step, {f"inference_eval/{task}/{key.split('/', 1)[1]}": v for key, v in scores.items()})
+    writer.flush()
+    writer.close()
+
+
+def main(argv: list[str]) -> None:
+    launch.main(argv, lambda: importlib.import_module("mt_music.eval").evaluate, example_gin_file="eval.gin")
+
+
+if __name__ == "__main__":
+    launch.run(main)

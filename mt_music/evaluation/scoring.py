@@ -1,0 +1,64 @@
+"""One task's score: postprocessed targets and predictions → the metrics of its output modality.
+
+    lmx    `lmx_scores` (corpus SER, SER without tuplets, valid MusicXML, repairs)
+    midi   `piece_scores`: notes grouped by piece (a piece task's windows carry `piece_id` and their
+           start time, so a piece's windows are stitched first; a system is its own piece), per-piece
+           onset F1 and onset+offset F1, then the mean over pieces
+    image, audio  code-level agreement with the target (`code_accuracy`: share of the target's code
+           frames predicted exactly, position by position; `length_ratio`: predicted / target
+           frames). The perceptual metrics (codec decode → ink, transcription, FAD) need the codecs and
+           the transcriber and are added by the evaluation entry point where they are available.
+Keys are prefixed with the direction (`image2lmx/ser`), as the published tables group them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mt_music.evaluation.lmx_metrics import lmx_scores
+from mt_music.evaluation.note_metrics import piece_scores
+from mt_music.vocabulary import Modality
+
+
+def score_task(direction: str, target_modality: Modality, targets: Sequence[Mapping],
+               predictions: Sequence[Mapping], example_ids: Sequence[str]) -> dict[str, float]:
+    if target_modality is Modality.LMX:
+        scores = lmx_scores([t["lmx"] for t in targets], [p["lmx"] for p in predictions])
+    elif target_modality is Modality.MIDI:
+        scores = piece_scores(_stitched_pieces(targets, predictions, example_ids))
+    else:
+        scores = _code_scores(targets, predictions, "grids" if target_modality is Modality.IMAGE else "codes")
+    scores["examples"] = float(len(targets))
+    scores["repaired_ids"] = float(sum(p.get("repaired", 0) for p in predictions))
+    return {f"{direction}/{name}": float(value) for name, value in scores.items()}
+
+
+def _stitched_pieces(targets, predictions, example_ids) -> dict[str, tuple[list, list]]:
+    pieces: dict[str, tuple[list, list]] = {}
+    for target, prediction, example_id in zip(targets, predictions, example_ids):
+        reference, estimate = pieces.setdefault(target.get("piece_id") or example_id, ([], []))
+        reference.extend(target["notes"])
+        estimate.extend(prediction["notes"])
+    return pieces
+
+
+def _frames(output: Mapping, key: str) -> np.ndarray:
+    if key == "codes":
+        return np.asarray(output["codes"]).reshape(-1, np.asarray(output["codes"]).shape[-1] or 1)
+    grids = [np.asarray(g) for g in output["grids"]]
+    if not grids:
+        return np.zeros((0, 1), np.int64)
+    return np.concatenate([g.transpose(1, 0, 2).reshape(-1, g.shape[-1]) for g in grids])  # column-major
+
+
+def _code_scores(targets, predictions, key: str) -> dict[str, float]:
+    matched = total = predicted = 0
+    for target, prediction in zip(targets, predictions):
+        reference, estimate = _frames(target, key), _frames(prediction, key)
+        common = min(len(reference), len(estimate))
+        if common and reference.shape[1] == estimate.shape[1]:
+            matched += int(np.all(reference[:common] == estimate[:common], axis=1).sum())
+        total, predicted = total + len(reference), predicted + len(estimate)
+    return {"code_accuracy": matched / total if total else 0.0, "length_ratio": predicted / total if total else 0.0}

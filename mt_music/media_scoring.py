@@ -1,0 +1,118 @@
+"""Image and audio outputs scored as what they are: pixels and sound, through the codecs that made them.
+
+    audio  predicted codes → waveform (the audio codec) → notes (basic-pitch) → onset F1 at 50 / 100 /
+           200 ms against the example's reference notes; for directions whose tempo is free
+           (image→audio, LMX→audio) after DTW onto the reference's time axis (`dtw_` keys). Reference
+           row: the same for the *target* codes decoded (`codec_` keys: the codec round trip, the
+           published tables' reconstruction upper bound).
+    image  predicted codes → pixels (the image codec) against the decoded target codes: ink recall /
+           precision and pixel error (both padded white to a common size).
+Means over examples. Without a codec (or basic-pitch) the modality's media metrics are left out,
+with a log line saying why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from absl import logging
+
+from mt_music.audio.io import SAMPLE_RATE
+from mt_music.codecs import evaluation as codec_evaluation
+from mt_music.codecs import tokenizer
+from mt_music.data.directions import Direction
+from mt_music.errors import UserError
+from mt_music.evaluation.alignment import aligned_note_scores
+from mt_music.evaluation.note_metrics import note_scores
+from mt_music.image import grids
+from mt_music.midi.notes import Note
+from mt_music.vocabulary import Modality
+
+TEMPO_FREE_SOURCES = (Modality.IMAGE, Modality.LMX)
+
+
+@dataclasses.dataclass
+class MediaScorer:
+    image_codec: tokenizer.TrainedCodec | None = None
+    audio_codec: tokenizer.TrainedCodec | None = None
+    transcriber: object | None = None
+
+    @classmethod
+    def load(cls, image_codec: str | None, audio_codec: str | None, transcribe: bool = True) -> MediaScorer:
+        codecs = {}
+        for kind, path in (("image", image_codec), ("audio", audio_codec)):
+            if path:
+                try:
+                    codecs[kind] = tokenizer.load_codec(path)
+                except (FileNotFoundError, ValueError) as error:
+                    raise UserError(f"evaluate.{kind}_codec: {error}") from error
+                if codecs[kind].kind != kind:
+                    raise UserError(f"evaluate.{kind}_codec: {path} holds an {codecs[kind].kind} codec")
+        transcriber = None
+        if transcribe and codecs.get("audio"):
+            if codec_evaluation.basic_pitch_available():
+                transcriber = codec_evaluation.default_transcriber()
+            else:
+                logging.warning("audio outputs are not transcribed: %s", codec_evaluation.BASIC_PITCH_INSTALL)
+        return cls(codecs.get("image"), codecs.get("audio"), transcriber)
+
+    def score(self, direction: Direction, targets: Sequence[Mapping], predictions: Sequence[Mapping],
+              examples: Sequence[Mapping]) -> dict[str, float]:
+        if direction.target is Modality.AUDIO and self.audio_codec is not None and self.transcriber is not None:
+            return self._audio(direction, targets, predictions, examples)
+        if direction.target is Modality.IMAGE and self.image_codec is not None:
+            return self._image(targets, predictions)
+        return {}
+
+    def _notes(self, codes: np.ndarray) -> list[Note]:
+        if not len(codes):
+            return []
+        return self.transcriber(self.audio_codec.decode_audio(np.asarray(codes)), SAMPLE_RATE)
+
+    def _audio(self, direction, targets, predictions, examples) -> dict[str, float]:
+        tempo_free = direction.source in TEMPO_FREE_SOURCES
+        rows = []
+        for target, prediction, example in zip(targets, predictions, examples):
+            reference = [Note(float(s), float(e), int(p), program=int(g))
+                         for s, e, p, g in np.asarray(example["reference_notes"]).reshape(-1, 4)]
+            estimate, round_trip = self._notes(prediction["codes"]), self._notes(target["codes"])
+            row = note_scores(reference, estimate)
+            if tempo_free and reference and estimate:
+                row.update(aligned_note_scores(reference, estimate))
+            row.update({f"codec_{k}": v for k, v in note_scores(reference, round_trip).items() if k.startswith("onset_f1")})
+            rows.append(row)
+        return _mean(rows)
+
+    def _pixels(self, system_grids: Sequence[np.ndarray]) -> np.ndarray:
+        """The first system's pixels; PAD codes (a cut-off last column) drawn as white paper."""
+        grid = grids.trim_padding(np.asarray(system_grids[0])) if len(system_grids) else np.zeros((0, 0, 1))
+        if not grid.size:
+            return np.ones((16, 16), np.float32)
+        pad = grid >= self.image_codec.codebook_size
+        pixels = self.image_codec.decode_image(np.where(pad, 0, grid))
+        blank = np.repeat(np.repeat(pad.any(axis=2), 16, axis=0), 16, axis=1)
+        return np.where(blank, 1.0, pixels).astype(np.float32)
+
+    def _image(self, targets, predictions) -> dict[str, float]:
+        rows = []
+        for target, prediction in zip(targets, predictions):
+            if not len(target["grids"]):
+                continue
+            reference, estimate = self._pixels(target["grids"]), self._pixels(prediction["grids"])
+            reference, estimate = _common_canvas(reference, estimate)
+            rows.append({f"image_{k}": v for k, v in codec_evaluation.image_metrics(reference, estimate).items()})
+        return _mean(rows)
+
+
+def _common_canvas(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both images padded with white (+1) to the larger height and width."""
+    height, width = max(a.shape[0], b.shape[0]), max(a.shape[1], b.shape[1])
+    pad = lambda x: np.pad(x, ((0, height - x.shape[0]), (0, width - x.shape[1])), constant_values=1.0)  # noqa: E731
+    return pad(a), pad(b)
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    names = sorted({name for row in rows for name in row})
+    return {name: float(np.mean([row[name] for row in rows if name in row])) for name in names}
