@@ -12,7 +12,9 @@ published decoding per output modality (greedy for LMX; top-p 0.9 at temperature
 temperature 1.0 for image and audio codes; `evaluate.temperature` / `.top_p` override them, one
 value or one per modality in the order LMX, MIDI, IMAGE, AUDIO), postprocesses with each task's
 postprocessor and scores it (`mt_music.evaluation.scoring`; image and audio outputs also through
-their codecs, `evaluate.image_codec` / `.audio_codec`, and basic-pitch: `mt_music.media_scoring`). Writes into EVAL_OUTPUT_DIR
+their codecs, `evaluate.image_codec` / `.audio_codec`, and basic-pitch: `mt_music.media_scoring`; a
+generated image is also read back by the model's own image→LMX direction for the published EMD of
+pitch / duration token histograms). Writes into EVAL_OUTPUT_DIR
 (default `<CHECKPOINT_PATH>/eval_<split>`): `results.json`, `results.md` (a task × metric table, also
 printed) and `metrics.jsonl` / TensorBoard scalars `inference_eval/<task>/<metric>` at the
 checkpoint's step. An example whose source is longer than the encoder is counted and skipped
@@ -38,7 +40,8 @@ from mt_music import media_scoring
 from mt_music.audio.io import FRAMES_PER_SECOND
 from mt_music.data import features
 from mt_music.errors import check_output_dir
-from mt_music.evaluation import scoring
+from mt_music.evaluation import histograms, lmx_metrics, scoring
+from mt_music.image import grids
 from mt_music.model import models
 from mt_music.training import checkpoints, launch, metric_writers
 from mt_music.vocabulary import Modality
@@ -66,13 +69,15 @@ def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str, mixture
     from mt_music.tasks import eval_inputs  # SeqIO / TensorFlow: the data side of the evaluation
 
     tasks = eval_inputs.eval_tasks(mixture_or_task_name, split, limit)
-    results, started = {}, time.perf_counter()
+    results, seconds, started = {}, {}, time.perf_counter()
     for task in tasks:
-        results[task.name] = _evaluate_task(model, params, task, encoder_length, decoder_length, batch_size, crop,
-                                            temperature, top_p, seed, media)
-    logging.info("evaluated %d tasks in %.1f s", len(tasks), time.perf_counter() - started)
-    _write(output, results, step)
-    print(markdown_table(results), flush=True)
+        results[task.name], seconds[task.name] = _evaluate_task(model, params, task, encoder_length, decoder_length,
+                                                                batch_size, crop, temperature, top_p, seed, media)
+    parts = {part: sum(task[part] for task in seconds.values()) for part in ("decoding", "postprocessing", "scoring")}
+    summary = (f"evaluated {len(tasks)} tasks in {time.perf_counter() - started:.1f} s: "
+               + ", ".join(f"{part} {value:.1f} s" for part, value in parts.items()))
+    _write(output, results, step, seconds)
+    print(markdown_table(results), summary, sep="\n\n", flush=True)
     return results
 
 
@@ -117,7 +122,9 @@ def _notes_before(notes: np.ndarray, seconds: float) -> np.ndarray:
 
 
 def _evaluate_task(model, params, task, encoder_length, decoder_length, batch_size, crop, temperature, top_p,
-                   seed, media) -> dict[str, float]:
+                   seed, media) -> tuple[dict[str, float], dict[str, float]]:
+    """(scores, seconds spent decoding / postprocessing / scoring)."""
+    seconds = dict.fromkeys(("decoding", "postprocessing", "scoring"), 0.0)
     rows, examples, too_long = _rows(model, task, encoder_length, decoder_length, crop)
     if too_long:
         logging.warning("%s: %d examples longer than %d / %d frames, not evaluated (evaluate.crop cuts them)",
@@ -129,8 +136,11 @@ def _evaluate_task(model, params, task, encoder_length, decoder_length, batch_si
         batch = {name: np.stack([row[name] for row in chunk] + [chunk[-1][name]] * (batch_size - len(chunk)))
                  for name in models.PREDICT_FEATURES}
         rng, step_rng = jax.random.split(rng)
+        clock = time.perf_counter()
         frames = np.asarray(model.predict_batch(params, batch, step_rng, max_decode_length=decoder_length,
                                                 temperature=temperature, top_p=top_p))
+        seconds["decoding"] += time.perf_counter() - clock
+        clock = time.perf_counter()
         for offset, example in enumerate(examples[start: start + batch_size]):
             try:
                 predicted = task.postprocess(frames[offset], example=example, is_target=False)
@@ -143,11 +153,64 @@ def _evaluate_task(model, params, task, encoder_length, decoder_length, batch_si
             targets.append(target)
             kept.append(example)
             ids.append(_text(example.get("id", str(start + offset))))
+        seconds["postprocessing"] += time.perf_counter() - clock
+    clock = time.perf_counter()
     scores = scoring.score_task(task.direction.name, task.direction.target, targets, predictions, ids)
     prefix = task.direction.name
     scores.update({f"{prefix}/{key}": value for key, value in media.score(task.direction, targets, predictions,
                                                                           kept).items()})
+    if task.direction.target is Modality.IMAGE and targets:
+        scores.update({f"{prefix}/{key}": value for key, value in _recognition_scores(
+            model, params, targets, predictions, kept, encoder_length, decoder_length, batch_size).items()})
     scores.update({f"{prefix}/too_long": float(too_long), f"{prefix}/failed_postprocessing": float(failed)})
+    seconds["scoring"] = time.perf_counter() - clock
+    return scores, seconds
+
+
+def _image_source(vocabulary, system_grids, encoder_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """A generated image (its system grids) as encoder input frames, cut to the encoder's length."""
+    trimmed = [grids.trim_padding(np.asarray(g)) for g in system_grids]
+    trimmed = [g for g in trimmed if g.size] or [np.full((1, 1, vocabulary.num_slots), 0, np.int32)]
+    joined = grids.join_systems_for_input(trimmed, vocabulary.config.image_grid)
+    frames = vocabulary.encode_image(joined.frames)
+    return frames[:encoder_length], joined.positions[:encoder_length]
+
+
+def _recognize(model, params, sources, encoder_length: int, decoder_length: int, batch_size: int) -> list[str]:
+    """LMX that the model's own image→LMX direction reads from each image (greedy)."""
+    k, texts = model.vocabulary.num_slots, []
+    for start in range(0, len(sources), batch_size):
+        chunk = sources[start: start + batch_size]
+        chunk = chunk + [chunk[-1]] * (batch_size - len(chunk))
+        batch = {"encoder_input_tokens": np.zeros((batch_size, encoder_length, k), np.int32),
+                 "encoder_positions": np.zeros((batch_size, encoder_length, 2), np.int32),
+                 "encoder_modality": np.full((batch_size,), Modality.IMAGE, np.int32),
+                 "decoder_modality": np.full((batch_size,), Modality.LMX, np.int32)}
+        for row, (frames, positions) in enumerate(chunk):
+            batch["encoder_input_tokens"][row, : len(frames)] = frames
+            batch["encoder_positions"][row, : len(positions)] = positions
+        outputs = np.asarray(model.predict_batch(params, batch, max_decode_length=decoder_length, temperature=0.0))
+        texts += [" ".join(model.vocabulary.decode_lmx(frames)[0]) for frames in outputs]
+    return texts[: len(sources)]
+
+
+def _recognition_scores(model, params, targets, predictions, examples, encoder_length: int, decoder_length: int,
+                        batch_size: int) -> dict[str, float]:
+    """The published audio→image metric: the generated image read back by the model's image→LMX, then the
+    EMD of its pitch / duration token histograms against the reference LMX (and its SER). Reference rows:
+    the target image read the same way (`codec_` keys) and a random pairing of references (`random_`)."""
+    references = [_text(example.get("reference_lmx", b"")) for example in examples]
+    if not any(references):
+        return {}
+    vocabulary = model.vocabulary
+    sources = [_image_source(vocabulary, output["grids"], encoder_length) for output in [*predictions, *targets]]
+    texts = _recognize(model, params, sources, encoder_length, decoder_length, batch_size)
+    recognized, round_trip = texts[: len(predictions)], texts[len(predictions):]
+    scores = {f"recognized_{k}": v for k, v in histograms.token_histogram_emd(references, recognized).items()}
+    scores["recognized_ser"] = lmx_metrics.lmx_scores(references, recognized)["ser"]
+    scores.update({f"codec_recognized_{k}": v for k, v in histograms.token_histogram_emd(references, round_trip).items()})
+    if len(references) > 1:
+        scores.update({f"random_{k}": v for k, v in histograms.random_pairing_emd(references).items()})
     return scores
 
 
@@ -177,8 +240,9 @@ def eval_target(task_name: str) -> str:
     return task_name.rsplit("2", 1)[-1].upper()
 
 
-def _write(output, results: dict, step: int) -> None:
-    launch.write_text(str(output / "results.json"), json.dumps({"step": step, "results": results}, indent=1) + "\n")
+def _write(output, results: dict, step: int, seconds: dict) -> None:
+    launch.write_text(str(output / "results.json"),
+                      json.dumps({"step": step, "results": results, "seconds": seconds}, indent=1) + "\n")
     launch.write_text(str(output / "results.md"), markdown_table(results) + "\n")
     writer = metric_writers.create_default_writer(str(output))
     for task, scores in results.items():

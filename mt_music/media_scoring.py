@@ -4,7 +4,9 @@
            200 ms against the example's reference notes; for directions whose tempo is free
            (image→audio, LMX→audio) after DTW onto the reference's time axis (`dtw_` keys). Reference
            row: the same for the *target* codes decoded (`codec_` keys: the codec round trip, the
-           published tables' reconstruction upper bound).
+           published tables' reconstruction upper bound). FAD (fadtk's definition, `fad_<embedding>`) of
+           the decoded outputs against the decoded targets, over the offline log-mel embedding unless
+           another `fad.Embedding` is given.
     image  predicted codes → pixels (the image codec) against the decoded target codes: ink recall /
            precision and pixel error (both padded white to a common size).
 Means over examples. Without a codec (or basic-pitch) the modality's media metrics are left out,
@@ -25,6 +27,7 @@ from mt_music.codecs import tokenizer
 from mt_music.data.directions import Direction
 from mt_music.errors import UserError
 from mt_music.evaluation.alignment import aligned_note_scores
+from mt_music.evaluation.fad import Embedding, LogMelEmbedding, frechet_audio_distance
 from mt_music.evaluation.note_metrics import note_scores
 from mt_music.image import grids
 from mt_music.midi.notes import Note
@@ -38,6 +41,7 @@ class MediaScorer:
     image_codec: tokenizer.TrainedCodec | None = None
     audio_codec: tokenizer.TrainedCodec | None = None
     transcriber: object | None = None
+    embedding: Embedding = dataclasses.field(default_factory=LogMelEmbedding)  # FAD's; any `fad.Embedding`
 
     @classmethod
     def load(cls, image_codec: str | None, audio_codec: str | None, transcribe: bool = True) -> MediaScorer:
@@ -66,24 +70,33 @@ class MediaScorer:
             return self._image(targets, predictions)
         return {}
 
-    def _notes(self, codes: np.ndarray) -> list[Note]:
-        if not len(codes):
-            return []
-        return self.transcriber(self.audio_codec.decode_audio(np.asarray(codes)), SAMPLE_RATE)
+    def _waveform(self, codes: np.ndarray) -> np.ndarray:
+        codes = np.asarray(codes)
+        return self.audio_codec.decode_audio(codes) if len(codes) else np.zeros(0, np.float32)
+
+    def _notes(self, waveform: np.ndarray) -> list[Note]:
+        return self.transcriber(waveform, SAMPLE_RATE) if len(waveform) else []
 
     def _audio(self, direction, targets, predictions, examples) -> dict[str, float]:
         tempo_free = direction.source in TEMPO_FREE_SOURCES
-        rows = []
+        rows, decoded_targets, decoded_predictions = [], [], []
         for target, prediction, example in zip(targets, predictions, examples):
             reference = [Note(float(s), float(e), int(p), program=int(g))
                          for s, e, p, g in np.asarray(example["reference_notes"]).reshape(-1, 4)]
-            estimate, round_trip = self._notes(prediction["codes"]), self._notes(target["codes"])
+            decoded_predictions.append(self._waveform(prediction["codes"]))
+            decoded_targets.append(self._waveform(target["codes"]))
+            estimate, round_trip = self._notes(decoded_predictions[-1]), self._notes(decoded_targets[-1])
             row = note_scores(reference, estimate)
             if tempo_free and reference and estimate:
                 row.update(aligned_note_scores(reference, estimate))
             row.update({f"codec_{k}": v for k, v in note_scores(reference, round_trip).items() if k.startswith("onset_f1")})
             rows.append(row)
-        return _mean(rows)
+        scores = _mean(rows)
+        # FAD of the decoded outputs against the decoded targets (set-level; needs a few seconds of each)
+        if sum(len(w) for w in decoded_targets) > SAMPLE_RATE and sum(len(w) for w in decoded_predictions) > SAMPLE_RATE:
+            scores.update(frechet_audio_distance([w for w in decoded_targets if len(w)],
+                                                 [w for w in decoded_predictions if len(w)], self.embedding))
+        return scores
 
     def _pixels(self, system_grids: Sequence[np.ndarray]) -> np.ndarray:
         """The first system's pixels; PAD codes (a cut-off last column) drawn as white paper."""

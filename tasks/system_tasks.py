@@ -6,7 +6,7 @@ with `inputs_positions` / `targets_positions` [T, 2]. The shift variant of the i
 variant of the audio are drawn per example from (seed, example index), so an epoch is reproducible.
 Records that lack one of the modalities are left out; records over the length limits are counted
 (`over_limit_counts`) and logged, never cut. `reference_notes` [N, 4] carries the system's notes for
-the metrics of audio outputs.
+the metrics of audio outputs, `reference_lmx` the system's LMX for those of image outputs.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def _examples(dataset: DatasetSpec, direction: directions.Direction, limits: dir
             targets_positions = np.concatenate([targets_positions, np.zeros((1, 2), np.int32)])
         yield {"id": record["id"], "inputs": inputs, "inputs_positions": inputs_positions, "targets": targets,
                "targets_positions": targets_positions,
-               "reference_notes": notes_array(system_frames.record_notes(record))}
+               "reference_notes": notes_array(system_frames.record_notes(record)),
+               "reference_lmx": " ".join(system_frames.lmx_tokens(record, lmx_flavor))}
     over_limit_counts[(name, split)] = over
     if over:
         logging.warning("%s/%s: %d records over the length limits, not used", name, split, over)
@@ -72,7 +73,8 @@ def notes_array(notes) -> np.ndarray:
 def _dataset_fn(split: str, shuffle_files: bool, seed: int | None = None, *, dataset: DatasetSpec,
                 direction: directions.Direction, limits: directions.LengthLimits, lmx_flavor: str) -> tf.data.Dataset:
     del shuffle_files  # records are read in file order; training shuffles through the mixture
-    spec = {"id": tf.TensorSpec([], tf.string), "reference_notes": tf.TensorSpec([None, 4], tf.float32), **{name: tf.TensorSpec([None, 2 if "positions" in name else None],
+    spec = {"id": tf.TensorSpec([], tf.string), "reference_notes": tf.TensorSpec([None, 4], tf.float32),
+            "reference_lmx": tf.TensorSpec([], tf.string), **{name: tf.TensorSpec([None, 2 if "positions" in name else None],
                                                                             tf.int32) for name in FEATURE_NAMES}}
     generator = functools.partial(_examples, dataset, direction, limits, lmx_flavor, split, seed or 0)
     return tf.data.Dataset.from_generator(generator, output_signature=spec)

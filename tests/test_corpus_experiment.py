@@ -76,6 +76,10 @@ def test_the_cpu_experiment_trains_all_directions_and_resumes_exactly(tmp_path):
         scores["mt_music_corpus_tiny_pieces_audio2midi"])
     assert "midi2audio/codec_onset_f1" in scores["mt_music_corpus_tiny_pieces_midi2audio"]
     assert "lmx2image/image_ink_recall" in scores["mt_music_corpus_tiny_lmx2image"]
+    assert {"midi2image/recognized_pitch_emd", "midi2image/codec_recognized_duration_emd",
+            "midi2image/random_pitch_emd"} <= set(scores["mt_music_corpus_tiny_midi2image"])
+    assert set(results["seconds"]["mt_music_corpus_tiny_image2lmx"]) == {"decoding", "postprocessing", "scoring"}
+    assert "evaluated 12 tasks in" in evaluated.stdout
     assert "LMX outputs" in evaluated.stdout and "| mt_music_corpus_tiny_image2lmx |" in evaluated.stdout
     assert (tmp_path / "eval" / "results.md").read_text().count("| mt_music_corpus_tiny_") == 12
     logged = [json.loads(line) for line in (tmp_path / "eval" / metric_writers.METRICS_FILE).read_text().splitlines()]
