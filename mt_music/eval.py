@@ -39,7 +39,7 @@ from tqdm import tqdm
 from mt_music import media_scoring
 from mt_music.audio.io import FRAMES_PER_SECOND
 from mt_music.data import features
-from mt_music.errors import check_output_dir
+from mt_music.errors import UserError, check_output_dir
 from mt_music.evaluation import histograms, lmx_metrics, scoring
 from mt_music.image import grids
 from mt_music.model import models
@@ -51,7 +51,7 @@ DEFAULT_TEMPERATURE = (0.0, 0.1, 1.0, 1.0)
 DEFAULT_TOP_P = (1.0, 0.9, 1.0, 1.0)
 
 
-def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str, mixture_or_task_name: str,
+def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str | None, mixture_or_task_name: str,
              split: str = "validation", output_dir: str | None = None, encoder_length: int = 3902,
              decoder_length: int = 3902, batch_size: int = 8, limit: int | None = None, crop: bool = False,
              temperature: float | Sequence[float] = DEFAULT_TEMPERATURE,
@@ -63,6 +63,12 @@ def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str, mixture
         launch.check_count(value, setting)
     if limit is not None:
         launch.check_count(limit, "evaluate.limit")
+    if not checkpoint_path:
+        raise UserError("CHECKPOINT_PATH is required: bind it to a run's MODEL_DIR, e.g. "
+                        "--gin.CHECKPOINT_PATH=\"'runs/corpus_cpu'\"")
+    if not os.path.isdir(checkpoint_path):  # before anything is written next to it
+        raise UserError(f"CHECKPOINT_PATH: {checkpoint_path} does not exist; give a run's MODEL_DIR, its "
+                        "checkpoints/ folder or one step's folder")
     output = check_output_dir(output_dir or os.path.join(checkpoint_path, f"eval_{split}"), "EVAL_OUTPUT_DIR")
     params, step = checkpoints.restore_params(checkpoint_path, _abstract_params(model, encoder_length), step)
     media = media_scoring.MediaScorer.load(image_codec, audio_codec, transcribe)

@@ -12,7 +12,9 @@ model and a data source, e.g. the CPU smoke run:
 Other common bindings: `--gin.partitioning.MeshConfig.fsdp=8` (the mesh is
 data × fsdp × model; data takes the devices left over),
 `--gin.train.train.num_microbatches=4` (gradient accumulation),
-`--gin.train.train.peak_flops=…` (per device, for MFU on unknown devices).
+`--gin.train.train.peak_flops=…` (per device, for MFU on unknown devices),
+`--gin_file=eval.gin --gin.train.train.evaluation=@eval.evaluate --gin.train.train.eval_every=1000
+--gin.MIXTURE_OR_TASK_NAME="'…_eval'"` (evaluate the checkpoint every 1000 steps, in-process).
 
 MODEL_DIR receives checkpoints (`checkpoints/<step>/`), `metrics.jsonl` (and
 TensorBoard events where TensorFlow is installed), `config.gin` (as parsed) and
@@ -39,10 +41,13 @@ e.g. `mt_music.data.synthetic.SyntheticTask`).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from typing import Any
 
 import jax
 from absl import logging
 
+from mt_music.errors import UserError
 from mt_music.model import models
 from mt_music.training import launch, partitioning, trainer
 from mt_music.training.train_state import TrainState
@@ -53,21 +58,31 @@ def train(*, model: models.EncoderDecoderModel, data_source: launch.DataSource, 
           mesh: partitioning.MeshConfig = partitioning.MeshConfig(), num_microbatches: int = 1, seed: int = 0,
           log_every: int = 100, checkpoint_every: int = 1000, keep_checkpoints: int | None = 3,
           async_checkpoints: bool = True, peak_flops: float | None = None, tensorboard: bool = True,
-          stop_check_every: int = 10, max_consecutive_skipped_steps: int | None = 20) -> TrainState:
-    """Trains (or resumes) up to `num_steps` steps of global batch `batch_size`; returns the final state."""
+          stop_check_every: int = 10, max_consecutive_skipped_steps: int | None = 20,
+          evaluation: Callable[..., Any] | None = None, eval_every: int | None = None) -> TrainState:
+    """Trains (or resumes) up to `num_steps` steps of global batch `batch_size`; returns the final state.
+
+    With `evaluation` (e.g. `@eval.evaluate`, configured by an included eval.gin) and `eval_every`, the
+    checkpoint of every `eval_every`-th step (and of the last) is saved and evaluated in-process
+    (`<MODEL_DIR>/eval_<split>/`; single-host). Off by default: no TensorFlow or SeqIO is imported then."""
     launch.check_count(num_steps, "TRAIN_STEPS (train.train.num_steps)")
+    if (evaluation is None) != (eval_every is None):
+        raise UserError("train.train.evaluation and train.train.eval_every go together: give both or neither")
+    if eval_every is not None:
+        launch.check_count(eval_every, "train.train.eval_every")
     launch.check_count(num_microbatches, "train.train.num_microbatches")
     run = launch.start_run(model_dir, data_source, batch_size=batch_size, mesh=mesh, tensorboard=tensorboard,
                            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
                            async_checkpoints=async_checkpoints)
     with run:
         return _train(run, model, num_steps, optimizer, num_microbatches, seed, log_every, peak_flops,
-                      stop_check_every, max_consecutive_skipped_steps)
+                      stop_check_every, max_consecutive_skipped_steps, evaluation, eval_every)
 
 
 def _train(run: launch.Run, model: models.EncoderDecoderModel, num_steps: int, optimizer: trainer.OptimizerConfig,
            num_microbatches: int, seed: int, log_every: int, peak_flops: float | None, stop_check_every: int,
-           max_consecutive_skipped_steps: int | None) -> TrainState:
+           max_consecutive_skipped_steps: int | None, evaluation: Callable[..., Any] | None = None,
+           eval_every: int | None = None) -> TrainState:
     partitioner, checkpointer, batch_size = run.partitioner, run.checkpointer, run.batch_size
     input_shapes = run.batch_shapes
     train_lib = trainer.Trainer(model, partitioner, input_shapes, optimizer, num_microbatches=num_microbatches)
@@ -94,6 +109,11 @@ def _train(run: launch.Run, model: models.EncoderDecoderModel, num_steps: int, o
         reporter.accumulate(metrics)
         if step % log_every == 0 or step == num_steps:
             reporter.report(step, metrics)
+        if evaluation is not None and (step % eval_every == 0 or step == num_steps):
+            checkpointer.save(state, step, force=True)
+            checkpointer.seal()  # the evaluation restores this step's parameters from disk
+            if jax.process_index() == 0:
+                evaluation(checkpoint_path=run.model_dir, step=step)
 
     state = launch.run_loop(lambda state, batch: train_lib.train_step(state, train_lib.global_batch(batch, batch_size)),
                             run.batches, state, start_step=start_step, num_steps=num_steps,

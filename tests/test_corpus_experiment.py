@@ -20,14 +20,14 @@ from mt_music.training import metric_writers
 ENV = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")
 
 
-def _train(tmp_path, model_dir, store, pieces) -> subprocess.CompletedProcess:
+def _train(tmp_path, model_dir, store, pieces, extra=(), env=None) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "mt_music.train", "--gin_file=experiments/corpus_cpu.gin",
             f"--gin.MODEL_DIR='{model_dir}'", "--gin.TRAIN_STEPS=4", "--gin.BATCH_SIZE=8",
             "--gin.train.train.log_every=1", "--gin.train.train.checkpoint_every=2",
             "--gin.train.train.tensorboard=False", f"--gin.token_mixture.from_token_records.pattern='{store}'",
             f"--gin.token_mixture.from_token_records.pieces_pattern='{pieces}'",
-            "--gin.token_mixture.from_token_records.step_scale=0.0"]
-    return subprocess.run(args, cwd=pathlib.Path(__file__).parents[1], env=ENV, capture_output=True, text=True,
+            "--gin.token_mixture.from_token_records.step_scale=0.0", *extra]
+    return subprocess.run(args, cwd=pathlib.Path(__file__).parents[1], env=env or ENV, capture_output=True, text=True,
                           timeout=600)
 
 
@@ -41,13 +41,23 @@ def test_the_cpu_experiment_trains_all_directions_and_resumes_exactly(tmp_path):
     record_store.write_shard([record(seed, columns=5 + seed % 3, frames=30 + seed) for seed in range(8)], store)
     pieces = tmp_path / "pieces" / "tokens-00000.npz"
     record_store.write_shard([piece_record(seed) for seed in range(2)], pieces)
+    tokens = tmp_path / "tokens"  # for the evaluations: the tiny corpus's tasks over fixture TFRecords
+    write_split(tokens / "tiny" / "validation", [record(seed, columns=5 + seed % 3, frames=30 + seed) for seed in range(2)])
+    write_split(tokens / "tiny_pieces" / "validation", [piece_record(0, seconds=2.0)])
     run = tmp_path / "run"
-    result = _train(tmp_path, run, store, pieces)
+    in_training = ["--gin_file=eval.gin", "--gin.train.train.evaluation=@eval.evaluate", "--gin.train.train.eval_every=4",
+                   "--gin.MIXTURE_OR_TASK_NAME='mt_music_corpus_tiny_pieces_audio2midi'", "--gin.eval.evaluate.limit=1",
+                   "--gin.eval.evaluate.crop=True", "--gin.eval.evaluate.encoder_length=128",
+                   "--gin.eval.evaluate.decoder_length=16", "--gin.eval.evaluate.batch_size=1"]
+    result = _train(tmp_path, run, store, pieces, in_training, env={**ENV, "MT_MUSIC_TOKENS_DIR": str(tokens)})
     assert result.returncode == 0, result.stderr[-4000:]
     table = result.stdout.split("per-task training loss", 1)[1].splitlines()[2:]
     named = {line.split()[0] for line in table if line.strip()}
     assert named and named <= {"image2lmx", "midi2audio", "image2audio", "audio2midi", "lmx2image", "audio2image",
                                "image2midi", "midi2image", "lmx2midi", "midi2lmx", "lmx2audio", "audio2lmx"}
+    evaluated_in_training = json.loads((run / "eval_validation" / "results.json").read_text())
+    assert evaluated_in_training["step"] == 4 and list(evaluated_in_training["results"]) == [
+        "mt_music_corpus_tiny_pieces_audio2midi"]
     straight = _losses(run)
     assert any(key.startswith("train/task/") and key.endswith("/loss") for key in straight[4])
     assert straight[1]["train/task/image2lmx/weight"] == 1 / 12  # step_scale 0: every direction from the start
@@ -64,9 +74,6 @@ def test_the_cpu_experiment_trains_all_directions_and_resumes_exactly(tmp_path):
 
     # the evaluation of that checkpoint on the tiny corpus's eval mixture, over fixture records in the
     # bake's real TFRecord format: every task scored, tables and files written
-    tokens = tmp_path / "tokens"
-    write_split(tokens / "tiny" / "validation", [record(seed, columns=5 + seed % 3, frames=30 + seed) for seed in range(2)])
-    write_split(tokens / "tiny_pieces" / "validation", [piece_record(0, seconds=2.0)])
     evaluated = _evaluate(run, tmp_path / "eval", tokens)
     assert evaluated.returncode == 0, evaluated.stderr[-4000:]
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
@@ -87,7 +94,7 @@ def test_the_cpu_experiment_trains_all_directions_and_resumes_exactly(tmp_path):
 
     missing = _evaluate(tmp_path / "no_such_run", tmp_path / "eval_missing", tokens)
     assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith("error: CHECKPOINT_PATH")
-    assert not (tmp_path / "eval_missing" / "results.json").exists()
+    assert not (tmp_path / "eval_missing").exists() and not (tmp_path / "no_such_run").exists()  # nothing written
 
 
 def _evaluate(run, output, tokens) -> subprocess.CompletedProcess:
