@@ -161,7 +161,8 @@ def _evaluate_task(model, params, task, encoder_length, decoder_length, batch_si
             ids.append(_text(example.get("id", str(start + offset))))
         seconds["postprocessing"] += time.perf_counter() - clock
     clock = time.perf_counter()
-    scores = scoring.score_task(task.direction.name, task.direction.target, targets, predictions, ids)
+    scores = scoring.score_task(task.direction.name, task.direction.target, targets, predictions, ids,
+                                model.vocabulary)
     prefix = task.direction.name
     scores.update({f"{prefix}/{key}": value for key, value in media.score(task.direction, targets, predictions,
                                                                           kept).items()})

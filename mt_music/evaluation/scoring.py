@@ -2,7 +2,8 @@
 
     lmx    `lmx_scores` (corpus SER, SER without tuplets, valid MusicXML, repairs)
     midi   `piece_scores`: notes grouped by piece (a piece task's windows carry `piece_id` and their
-           start time, so a piece's windows are stitched first; a system is its own piece), per-piece
+           start time, so a piece's windows are decoded in order with one decoder, ties across window
+           edges continued; a system is its own piece), per-piece
            onset F1 and onset+offset F1, then the mean over pieces
     image, audio  code-level agreement with the target (`code_accuracy`: share of the target's code
            frames predicted exactly, position by position; `length_ratio`: predicted / target
@@ -19,15 +20,18 @@ import numpy as np
 
 from mt_music.evaluation.lmx_metrics import lmx_scores
 from mt_music.evaluation.note_metrics import piece_scores
-from mt_music.vocabulary import Modality
+from mt_music.midi.codec import EOS_ID
+from mt_music.midi.windows import EncodedWindow, decode_performance
+from mt_music.vocabulary import Modality, UnifiedVocabulary
 
 
 def score_task(direction: str, target_modality: Modality, targets: Sequence[Mapping],
-               predictions: Sequence[Mapping], example_ids: Sequence[str]) -> dict[str, float]:
+               predictions: Sequence[Mapping], example_ids: Sequence[str],
+               vocabulary: UnifiedVocabulary | None = None) -> dict[str, float]:
     if target_modality is Modality.LMX:
         scores = lmx_scores([t["lmx"] for t in targets], [p["lmx"] for p in predictions])
     elif target_modality is Modality.MIDI:
-        scores = piece_scores(_stitched_pieces(targets, predictions, example_ids))
+        scores = piece_scores(_stitched_pieces(targets, predictions, example_ids, vocabulary or UnifiedVocabulary()))
     else:
         scores = _code_scores(targets, predictions, "grids" if target_modality is Modality.IMAGE else "codes")
     scores["examples"] = float(len(targets))
@@ -35,13 +39,29 @@ def score_task(direction: str, target_modality: Modality, targets: Sequence[Mapp
     return {f"{direction}/{name}": float(value) for name, value in scores.items()}
 
 
-def _stitched_pieces(targets, predictions, example_ids) -> dict[str, tuple[list, list]]:
-    pieces: dict[str, tuple[list, list]] = {}
+def _stitched_pieces(targets, predictions, example_ids, vocabulary: UnifiedVocabulary) -> dict[str, tuple[list, list]]:
+    """piece → (reference notes, estimated notes). Windows of one piece (`piece_id`, `window_start`) are
+    decoded in time order with one decoder (`midi.windows.decode_performance`), so a note tied across
+    a window edge stays one note; a system is its own piece."""
+    pieces: dict[str, list[tuple[Mapping, Mapping]]] = {}
     for target, prediction, example_id in zip(targets, predictions, example_ids):
-        reference, estimate = pieces.setdefault(target.get("piece_id") or example_id, ([], []))
-        reference.extend(target["notes"])
-        estimate.extend(prediction["notes"])
-    return pieces
+        pieces.setdefault(target.get("piece_id") or example_id, []).append((target, prediction))
+    codec = vocabulary.config.midi_codec
+    stitched = {}
+    for piece, pairs in pieces.items():
+        if len(pairs) == 1 and not pairs[0][0].get("piece_id"):
+            stitched[piece] = (list(pairs[0][0]["notes"]), list(pairs[0][1]["notes"]))
+            continue
+        stitched[piece] = tuple(_decode_windows([pair[side] for pair in pairs], codec) for side in (0, 1))
+    return stitched
+
+
+def _decode_windows(outputs: Sequence[Mapping], codec) -> list:
+    """Notes of consecutive windows (each with `midi_ids` and `window_start`), stitched."""
+    longest = codec.max_shift_steps / codec.steps_per_second  # a window ends at the next one's start at the latest
+    windows = [EncodedWindow(float(o["window_start"]), float(o["window_start"]) + longest, [*o["midi_ids"], EOS_ID])
+               for o in outputs]
+    return decode_performance(windows, codec)[0]
 
 
 def _frames(output: Mapping, key: str) -> np.ndarray:
