@@ -12,9 +12,9 @@ PYTEST_WORKERS ?= 2
 # The transcriber peer; --no-deps because its TensorFlow/resampy pins clash (requirements-peers.txt).
 BASIC_PITCH := basic-pitch==0.4.0
 
-.PHONY: all setup system-deps corpus tokens tokens-all-variants refit-codecs train eval quickstart test lint clean
+.PHONY: all setup system-deps corpus tokens tokens-all-variants refit-codecs train eval export decode quickstart test lint clean
 
-all: eval
+all: decode
 
 system-deps:
 	@bash tools/install_system_deps.sh
@@ -72,6 +72,20 @@ train: tokens
 # also in $(CPU_RUN)/eval_validation/ (results.json, results.md, metrics.jsonl).
 eval: train
 	$(PY) -m mt_music.eval --gin_file=experiments/corpus_cpu_eval.gin --gin.CHECKPOINT_PATH="'$(CPU_RUN)'"
+
+# The main job's checkpoint exported (python -m mt_music.export), then one held-out system of the test split
+# decoded in every direction (python -m mt_music.decode all) into $(DECODED)/report.html, which Chromium opens.
+EXPORT := exports/corpus_cpu
+HELDOUT := data/heldout
+DECODED := runs/decoded
+export: train
+	$(PY) -m mt_music.export $(CPU_RUN) -o $(EXPORT) --force
+
+decode: eval export
+	$(PY) tools/heldout_examples.py --out $(HELDOUT)
+	$(PY) -m mt_music.decode all $(HELDOUT) -o $(DECODED) --model $(EXPORT) --window-seconds 1.4 \
+		--synthesis-window-seconds 1.4 --overlap-seconds 0.4 --report $(DECODED)/report.html
+	$(PY) tools/check_report.py $(DECODED)/report.html
 
 quickstart: setup corpus
 	$(PY) -m mt_music.quickstart

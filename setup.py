@@ -25,6 +25,7 @@ REPRESENTATION = [
     "audioread>=3.0",
     "pyfluidsynth>=1.3.3",
     "Pillow>=10.0",
+    "pypdfium2==5.15.2",
     "fonttools>=4.40",
     "brotli>=1.1",
     "tqdm>=4.66",

@@ -17,7 +17,12 @@ generated image is also read back by the model's own image→LMX direction for t
 pitch / duration token histograms). Writes into EVAL_OUTPUT_DIR
 (default `<CHECKPOINT_PATH>/eval_<split>`): `results.json`, `results.md` (a task × metric table, also
 printed) and `metrics.jsonl` / TensorBoard scalars `inference_eval/<task>/<metric>` at the
-checkpoint's step. An example whose source is longer than the encoder is counted and skipped
+checkpoint's step, with a few decoded image / audio outputs and targets per task (TensorBoard and
+`samples/`). Audio→MIDI also gets the peer rows: basic-pitch on each window's own corpus audio,
+stitched and scored per piece like the model (`peer_basic_pitch_*`). `evaluate.piece_window_seconds`
+cuts the audio↔MIDI piece windows to the length the run trained on (default: the published 10 s).
+Examples stream through in batches (memory: one batch of inputs plus the postprocessed outputs).
+An example whose source is longer than the encoder is counted and skipped
 (`evaluate.crop=True` cuts instead, as the CPU experiment trains); one whose postprocessing fails
 is counted (`failed_postprocessing`) and the rest go on.
 """
@@ -37,18 +42,19 @@ from absl import logging
 from tqdm import tqdm
 
 from mt_music import media_scoring
-from mt_music.audio.io import FRAMES_PER_SECOND
+from mt_music.audio.io import FRAMES_PER_SECOND, SAMPLE_RATE
 from mt_music.data import features
 from mt_music.errors import UserError, check_output_dir
 from mt_music.evaluation import histograms, lmx_metrics, scoring
 from mt_music.image import grids
+from mt_music.inference import sampling
 from mt_music.model import models
 from mt_music.training import checkpoints, launch, metric_writers
 from mt_music.vocabulary import Modality
 
 # per target modality, in Modality order (LMX, MIDI, IMAGE, AUDIO): docs/design.md §5.4
-DEFAULT_TEMPERATURE = (0.0, 0.1, 1.0, 1.0)
-DEFAULT_TOP_P = (1.0, 0.9, 1.0, 1.0)
+DEFAULT_TEMPERATURE = sampling.per_modality("temperature")
+DEFAULT_TOP_P = sampling.per_modality("top_p")
 
 
 def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str | None, mixture_or_task_name: str,
@@ -56,7 +62,8 @@ def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str | None, 
              decoder_length: int = 3902, batch_size: int = 8, limit: int | None = None, crop: bool = False,
              temperature: float | Sequence[float] = DEFAULT_TEMPERATURE,
              top_p: float | Sequence[float] = DEFAULT_TOP_P, seed: int = 0, step: int | None = None,
-             image_codec: str | None = None, audio_codec: str | None = None, transcribe: bool = True) -> dict:
+             image_codec: str | None = None, audio_codec: str | None = None, transcribe: bool = True,
+             piece_window_seconds: float | None = None) -> dict:
     """Scores every task of the mixture; returns {task: {metric: value}}."""
     for value, setting in ((batch_size, "evaluate.batch_size"), (encoder_length, "evaluate.encoder_length"),
                            (decoder_length, "evaluate.decoder_length")):
@@ -74,15 +81,15 @@ def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str | None, 
     media = media_scoring.MediaScorer.load(image_codec, audio_codec, transcribe)
     from mt_music.tasks import eval_inputs  # SeqIO / TensorFlow: the data side of the evaluation
 
-    tasks = eval_inputs.eval_tasks(mixture_or_task_name, split, limit)
-    results, seconds, started = {}, {}, time.perf_counter()
+    tasks = eval_inputs.eval_tasks(mixture_or_task_name, split, limit, piece_window_seconds)
+    results, seconds, samples, started = {}, {}, {}, time.perf_counter()
     for task in tasks:
-        results[task.name], seconds[task.name] = _evaluate_task(model, params, task, encoder_length, decoder_length,
-                                                                batch_size, crop, temperature, top_p, seed, media)
+        results[task.name], seconds[task.name], samples[task.name] = _evaluate_task(
+            model, params, task, encoder_length, decoder_length, batch_size, crop, temperature, top_p, seed, media)
     parts = {part: sum(task[part] for task in seconds.values()) for part in ("decoding", "postprocessing", "scoring")}
     summary = (f"evaluated {len(tasks)} tasks in {time.perf_counter() - started:.1f} s: "
                + ", ".join(f"{part} {value:.1f} s" for part, value in parts.items()))
-    _write(output, results, step, seconds)
+    _write(output, results, step, seconds, samples)
     print(markdown_table(results), summary, sep="\n\n", flush=True)
     return results
 
@@ -95,28 +102,40 @@ def _abstract_params(model: models.EncoderDecoderModel, encoder_length: int):
     return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
 
 
-def _rows(model, task, encoder_length: int, decoder_length: int, crop: bool) -> tuple[list, list, int]:
-    """(model rows, kept examples, examples too long to use)."""
-    rows, kept, too_long = [], [], 0
-    for example in task.examples:
-        source, source_positions = example["inputs"], example["inputs_positions"]
-        target, target_positions = example["targets"], example["targets_positions"]
-        if crop:
-            source, source_positions = source[:encoder_length], source_positions[:encoder_length]
-            target, target_positions = target[:decoder_length], target_positions[:decoder_length]
-            example = {**example, "targets": target}
-            if task.direction.target is Modality.AUDIO and "reference_notes" in example:
-                example["reference_notes"] = _notes_before(example["reference_notes"],
-                                                           (decoder_length - 1) / FRAMES_PER_SECOND)
-        if len(source) > encoder_length or len(target) > decoder_length:
-            too_long += 1
+def _row(model, task, example: dict, encoder_length: int, decoder_length: int, crop: bool):
+    """(model row, the example as scored) — or None when the example is longer than the model reads."""
+    source, source_positions = example["inputs"], example["inputs_positions"]
+    target, target_positions = example["targets"], example["targets_positions"]
+    if crop:
+        source, source_positions = source[:encoder_length], source_positions[:encoder_length]
+        target, target_positions = target[:decoder_length], target_positions[:decoder_length]
+        example = {**example, "targets": target}
+        if task.direction.target is Modality.AUDIO and "reference_notes" in example:
+            example["reference_notes"] = _notes_before(example["reference_notes"],
+                                                       (decoder_length - 1) / FRAMES_PER_SECOND)
+    if len(source) > encoder_length or len(target) > decoder_length:
+        return None
+    row = features.convert(model.vocabulary, source=source, source_positions=source_positions,
+                           source_modality=task.direction.source, target=target,
+                           target_positions=target_positions, target_modality=task.direction.target,
+                           encoder_length=encoder_length, decoder_length=decoder_length)
+    return row, example
+
+
+def _batches(model, task, encoder_length: int, decoder_length: int, batch_size: int, crop: bool, counts: dict):
+    """Lists of up to `batch_size` (row, example) pairs, streamed from the task (counts["too_long"])."""
+    batch = []
+    for example in task.examples():
+        converted = _row(model, task, example, encoder_length, decoder_length, crop)
+        if converted is None:
+            counts["too_long"] += 1
             continue
-        rows.append(features.convert(model.vocabulary, source=source, source_positions=source_positions,
-                                     source_modality=task.direction.source, target=target,
-                                     target_positions=target_positions, target_modality=task.direction.target,
-                                     encoder_length=encoder_length, decoder_length=decoder_length))
-        kept.append(example)
-    return rows, kept, too_long
+        batch.append(converted)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _notes_before(notes: np.ndarray, seconds: float) -> np.ndarray:
@@ -127,19 +146,22 @@ def _notes_before(notes: np.ndarray, seconds: float) -> np.ndarray:
     return notes
 
 
+BULKY_FIELDS = ("inputs", "inputs_positions", "targets", "targets_positions", "window_audio")
+
+
 def _evaluate_task(model, params, task, encoder_length, decoder_length, batch_size, crop, temperature, top_p,
-                   seed, media) -> tuple[dict[str, float], dict[str, float]]:
-    """(scores, seconds spent decoding / postprocessing / scoring)."""
+                   seed, media) -> tuple[dict[str, float], dict[str, float], tuple[dict, dict]]:
+    """(scores, seconds spent decoding / postprocessing / scoring, (image, audio) samples).
+
+    Memory: a batch of inputs at a time; what is kept per example is its postprocessed target and
+    prediction and its small reference fields (notes, LMX, piece position)."""
     seconds = dict.fromkeys(("decoding", "postprocessing", "scoring"), 0.0)
-    rows, examples, too_long = _rows(model, task, encoder_length, decoder_length, crop)
-    if too_long:
-        logging.warning("%s: %d examples longer than %d / %d frames, not evaluated (evaluate.crop cuts them)",
-                        task.name, too_long, encoder_length, decoder_length)
-    targets, predictions, ids, kept, failed = [], [], [], [], 0
+    counts = {"too_long": 0, "failed": 0}
+    targets, predictions, ids, kept, peer_notes = [], [], [], [], {}
     rng = jax.random.key(seed)
-    for start in tqdm(range(0, len(rows), batch_size), desc=task.name, unit="batch"):
-        chunk = rows[start: start + batch_size]
-        batch = {name: np.stack([row[name] for row in chunk] + [chunk[-1][name]] * (batch_size - len(chunk)))
+    progress = tqdm(desc=task.name, unit="example")
+    for chunk in _batches(model, task, encoder_length, decoder_length, batch_size, crop, counts):
+        batch = {name: np.stack([row[name] for row, _ in chunk] + [chunk[-1][0][name]] * (batch_size - len(chunk)))
                  for name in models.PREDICT_FEATURES}
         rng, step_rng = jax.random.split(rng)
         clock = time.perf_counter()
@@ -147,31 +169,42 @@ def _evaluate_task(model, params, task, encoder_length, decoder_length, batch_si
                                                 temperature=temperature, top_p=top_p))
         seconds["decoding"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        for offset, example in enumerate(examples[start: start + batch_size]):
+        for offset, (_, example) in enumerate(chunk):
             try:
                 predicted = task.postprocess(frames[offset], example=example, is_target=False)
                 target = task.postprocess(example["targets"], example=example, is_target=True)
             except Exception as error:  # noqa: BLE001 - one broken output must not stop the evaluation
-                failed += 1
+                counts["failed"] += 1
                 logging.warning("%s: postprocessing example %s failed: %s", task.name, example.get("id"), error)
                 continue
             predictions.append(predicted)
             targets.append(target)
-            kept.append(example)
-            ids.append(_text(example.get("id", str(start + offset))))
+            ids.append(_text(example.get("id", str(len(ids)))))
+            for name, notes in media.peer_notes(example).items():
+                peer_notes.setdefault(name, []).append(notes)
+            kept.append({key: value for key, value in example.items() if key not in BULKY_FIELDS})
         seconds["postprocessing"] += time.perf_counter() - clock
+        progress.update(len(chunk))
+    progress.close()
+    if counts["too_long"]:
+        logging.warning("%s: %d examples longer than %d / %d frames, not evaluated (evaluate.crop cuts them)",
+                        task.name, counts["too_long"], encoder_length, decoder_length)
     clock = time.perf_counter()
     scores = scoring.score_task(task.direction.name, task.direction.target, targets, predictions, ids,
                                 model.vocabulary)
+    if peer_notes:
+        scores.update(scoring.peer_scores(task.direction.name, targets, peer_notes, ids, model.vocabulary))
     prefix = task.direction.name
     scores.update({f"{prefix}/{key}": value for key, value in media.score(task.direction, targets, predictions,
                                                                           kept).items()})
     if task.direction.target is Modality.IMAGE and targets:
         scores.update({f"{prefix}/{key}": value for key, value in _recognition_scores(
             model, params, targets, predictions, kept, encoder_length, decoder_length, batch_size).items()})
-    scores.update({f"{prefix}/too_long": float(too_long), f"{prefix}/failed_postprocessing": float(failed)})
+    scores.update({f"{prefix}/too_long": float(counts["too_long"]),
+                   f"{prefix}/failed_postprocessing": float(counts["failed"])})
+    samples = media.samples(task.direction, targets, predictions)
     seconds["scoring"] = time.perf_counter() - clock
-    return scores, seconds
+    return scores, seconds, samples
 
 
 def _image_source(vocabulary, system_grids, encoder_length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -247,13 +280,19 @@ def eval_target(task_name: str) -> str:
     return task_name.rsplit("2", 1)[-1].upper()
 
 
-def _write(output, results: dict, step: int, seconds: dict) -> None:
+def _write(output, results: dict, step: int, seconds: dict, samples: dict) -> None:
     launch.write_text(str(output / "results.json"),
                       json.dumps({"step": step, "results": results, "seconds": seconds}, indent=1) + "\n")
     launch.write_text(str(output / "results.md"), markdown_table(results) + "\n")
     writer = metric_writers.create_default_writer(str(output))
     for task, scores in results.items():
         writer.write_scalars(step, {f"inference_eval/{task}/{key.split('/', 1)[1]}": v for key, v in scores.items()})
+    for task, (images, audios) in samples.items():  # one write per sample: their sizes differ
+        for name, image in images.items():
+            writer.write_images(step, {f"inference_eval/{task}/{name.split('/', 1)[1]}": image})
+        for name, audio in audios.items():
+            writer.write_audios(step, {f"inference_eval/{task}/{name.split('/', 1)[1]}": audio},
+                                sample_rate=SAMPLE_RATE)
     writer.flush()
     writer.close()
 

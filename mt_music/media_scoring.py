@@ -9,6 +9,11 @@
            another `fad.Embedding` is given.
     image  predicted codes → pixels (the image codec) against the decoded target codes: ink recall /
            precision and pixel error (both padded white to a common size).
+    peers  audio→MIDI: the peer transcribers that run here (basic-pitch; transkun is not installed
+           by the set-up — its wheel needs PyTorch) on each window's own waveform (`window_audio`:
+           the corpus audio, not its codes), notes in piece time (`peer_notes`), stitched and scored
+           per piece like the model (`scoring.peer_scores`, keys `peer_basic_pitch_*`).
+    samples a few decoded outputs and targets per task (`samples`) for TensorBoard / samples/.
 Means over examples. Without a codec (or basic-pitch) the modality's media metrics are left out,
 with a log line saying why.
 """
@@ -55,12 +60,42 @@ class MediaScorer:
                 if codecs[kind].kind != kind:
                     raise UserError(f"evaluate.{kind}_codec: {path} holds an {codecs[kind].kind} codec")
         transcriber = None
-        if transcribe and codecs.get("audio"):
+        if transcribe:
             if codec_evaluation.basic_pitch_available():
                 transcriber = codec_evaluation.default_transcriber()
             else:
-                logging.warning("audio outputs are not transcribed: %s", codec_evaluation.BASIC_PITCH_INSTALL)
+                logging.warning("audio outputs are not transcribed and AMT has no peer rows: %s",
+                                codec_evaluation.BASIC_PITCH_INSTALL)
         return cls(codecs.get("image"), codecs.get("audio"), transcriber)
+
+    @property
+    def peers(self) -> dict[str, object]:
+        """name → transcriber of the AMT peers that run here."""
+        return {"basic_pitch": self.transcriber} if self.transcriber is not None else {}
+
+    def peer_notes(self, example: Mapping) -> dict[str, list[Note]]:
+        """Each peer's notes on an audio→MIDI window's own waveform, in piece time (window start added)."""
+        waveform = np.asarray(example.get("window_audio", np.zeros(0)), np.float32)
+        if not len(waveform):
+            return {}
+        offset = float(example.get("window_start", 0.0))
+        return {name: [dataclasses.replace(n, start=n.start + offset, end=n.end + offset)
+                       for n in transcriber(waveform, SAMPLE_RATE)] for name, transcriber in self.peers.items()}
+
+    def samples(self, direction: Direction, targets: Sequence[Mapping], predictions: Sequence[Mapping],
+                count: int = 2) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """({name: [1, H, W, 1] image}, {name: [1, T, 1] audio}) of the first `count` outputs and targets."""
+        images, audios = {}, {}
+        for index, (target, prediction) in enumerate(list(zip(targets, predictions))[:count]):
+            for side, output in (("predicted", prediction), ("target", target)):
+                name = f"{direction.name}/{side}_{index}"
+                if direction.target is Modality.AUDIO and self.audio_codec is not None:
+                    waveform = self._waveform(output["codes"])
+                    if len(waveform):
+                        audios[name] = waveform.reshape(1, -1, 1)
+                elif direction.target is Modality.IMAGE and self.image_codec is not None:
+                    images[name] = ((self._pixels(output["grids"]) + 1.0) / 2.0)[None, :, :, None]  # [-1, 1] → [0, 1]
+        return images, audios
 
     def score(self, direction: Direction, targets: Sequence[Mapping], predictions: Sequence[Mapping],
               examples: Sequence[Mapping]) -> dict[str, float]:

@@ -29,6 +29,7 @@ class DatasetSpec:
     modalities: tuple[Modality, ...] = ALL_MODALITIES
     splits: tuple[str, ...] = ("train", "validation", "test")
     level: str = "system"  # "system": baked systems; "piece": baked whole pieces (audio↔MIDI windows)
+    corpus_config: str | None = None  # the corpus store the bake read (its audio feeds the AMT peers)
 
     def split_pattern(self, split: str) -> str:
         base = pathlib.Path(self.tokens_subdir)
@@ -39,7 +40,8 @@ class DatasetSpec:
 CORPUS_CONFIGS = ("tiny", "small", "full")
 CORPUS = tuple(DatasetSpec(f"mt_music_corpus_{config}", config) for config in CORPUS_CONFIGS)
 CORPUS_PIECES = tuple(DatasetSpec(f"mt_music_corpus_{config}_pieces", f"{config}_pieces",
-                                  (Modality.MIDI, Modality.AUDIO), level="piece") for config in CORPUS_CONFIGS)
+                                  (Modality.MIDI, Modality.AUDIO), level="piece", corpus_config=f"{config}_pieces")
+                      for config in CORPUS_CONFIGS)
 
 
 def pieces_of(dataset: DatasetSpec) -> DatasetSpec | None:

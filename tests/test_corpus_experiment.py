@@ -91,6 +91,10 @@ def test_the_cpu_experiment_trains_all_directions_and_resumes_exactly(tmp_path):
     assert (tmp_path / "eval" / "results.md").read_text().count("| mt_music_corpus_tiny_") == 12
     logged = [json.loads(line) for line in (tmp_path / "eval" / metric_writers.METRICS_FILE).read_text().splitlines()]
     assert any("inference_eval/mt_music_corpus_tiny_midi2lmx/ser" in line for line in logged)
+    samples = sorted(p.name for p in (tmp_path / "eval" / metric_writers.SAMPLES_DIR).iterdir())
+    assert any(n.startswith("inference_eval_mt_music_corpus_tiny_lmx2image_predicted_0") for n in samples)
+    assert any(n.startswith("inference_eval_mt_music_corpus_tiny_image2audio_target_0") and n.endswith(".wav")
+               for n in samples)  # a few decoded outputs and targets per image / audio task
 
     missing = _evaluate(tmp_path / "no_such_run", tmp_path / "eval_missing", tokens)
     assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith("error: CHECKPOINT_PATH")

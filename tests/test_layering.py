@@ -14,8 +14,10 @@ ACCELERATOR_ENTRY_POINTS = ("mt_music.train", "mt_music.codecs.trainer", "mt_mus
                             "mt_music.data.synthetic", "mt_music.data.features", "mt_music.data.directions",
                             "mt_music.data.system_frames", "mt_music.data.curriculum", "mt_music.data.translation_mixture",
                             "mt_music.data.token_mixture", "mt_music.data.record_store", "mt_music.data.piece_windows",
-                            "mt_music.image.degradations",
-                            "mt_music.vocabulary")
+                            "mt_music.image.degradations", "mt_music.image.systems", "mt_music.data.output_frames",
+                            "mt_music.decode", "mt_music.inference.translator", "mt_music.inference.exported",
+                            "mt_music.inference.inputs", "mt_music.inference.outputs", "mt_music.inference.report",
+                            "mt_music.inference.browser", "mt_music.vocabulary")
 BLOCKED = ("tensorflow", "tensorflow_datasets", "tensorflow_text", "seqio")
 
 # Run in a fresh interpreter: a meta-path finder claims the blocked packages and fails to load them,

@@ -13,7 +13,9 @@ from mt_music import media_scoring
 from mt_music.audio import synthesis
 from mt_music.codecs import evaluation
 from mt_music.data.directions import Direction
+from mt_music.evaluation import note_metrics
 from mt_music.image import pixels, preprocessing
+from mt_music.midi.notes import Note
 
 ASSETS = pathlib.Path(__file__).parents[1] / "assets" / "codecs"
 
@@ -37,6 +39,25 @@ def test_audio_outputs_equal_to_their_targets_score_as_the_codec_round_trip():
     stretched = scorer.score(Direction.parse("image2audio"), outputs, outputs, examples)
     assert stretched["dtw_onset_f1"] >= 0.5  # tempo-free directions are also scored after DTW
     assert scorer.score(Direction.parse("audio2lmx"), outputs, outputs, examples) == {}
+
+
+@pytest.mark.skipif(not evaluation.basic_pitch_available(),
+                    reason=f"basic-pitch is not installed ({evaluation.BASIC_PITCH_INSTALL})")
+def test_the_amt_peer_hears_a_window_of_real_audio_and_gives_notes_in_piece_time():
+    scorer = media_scoring.MediaScorer.load(None, None)
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(velocity=90, pitch=p, start=0.25 + 0.5 * i, end=0.65 + 0.5 * i)
+                   for i, p in enumerate([60, 64, 67, 72, 67, 64, 60, 55])]
+    midi.instruments.append(piano)
+    waveform = synthesis.synthesize(midi)
+    window = {"window_audio": waveform[2 * 44100: 4 * 44100], "window_start": np.float32(2.0)}
+    notes = scorer.peer_notes(window)["basic_pitch"]
+    heard = [n for n in piano.notes if 2.0 <= n.start < 3.9]
+    reference = [Note(n.start, n.end, n.pitch) for n in heard]
+    assert len(notes) >= len(heard) - 1 and min(n.start for n in notes) > 1.95
+    assert note_metrics.note_scores(reference, [n for n in notes if n.start < 3.9])["onset_f1"] > 0.7
+    assert scorer.peer_notes({"window_audio": np.zeros(0, np.float32)}) == {}
 
 
 def test_image_outputs_are_compared_as_pixels_with_cut_columns_drawn_white():

@@ -8,7 +8,7 @@ import seqio
 from system_records import LMX, piece_record, record
 from test_system_tasks import write_split
 
-from mt_music.data import curriculum, system_frames
+from mt_music.data import curriculum, piece_windows, system_frames
 from mt_music.evaluation import scoring
 from mt_music.midi.notes import quantize_notes
 from mt_music.tasks import datasets, mixtures, piece_tasks, postprocessors
@@ -57,6 +57,41 @@ def test_evaluation_windows_are_consecutive_and_stitch_into_whole_pieces(pieces)
         first = by_piece[piece][0]
         frames = first["inputs"][: int((first["inputs"][:, 0] > 0).sum())]
         assert len(frames) == 862  # ceil(10 s × 86.13)
+
+
+def test_peer_notes_of_windows_are_joined_per_piece_and_scored_like_the_model(pieces):
+    spec, names, records = pieces
+    examples = _examples("fixture_pieces_audio2midi", "validation")
+    assert all(e["window_audio"].size == 0 for e in examples)  # the fixture has no corpus store: no peer audio
+    task = seqio.get_mixture_or_task("fixture_pieces_audio2midi")
+    outputs = [task.postprocess_fn(e["targets"], example=e, is_target=True) for e in examples]
+    ids = [e["id"].decode() for e in examples]
+    truth = {piece: pair[0] for piece, pair in scoring._stitched_pieces(outputs, outputs, ids, VOC).items()}
+    # a perfect peer: each window's notes as the reference has them, plus a copy of the next window's first
+    # note (a window's audio runs a few ms past its end): the copy is dropped, not counted twice
+    windows = []
+    for output in outputs:
+        start, piece = float(output["window_start"]), output["piece_id"]
+        heard = [n for n in truth[piece] if start <= n.start < start + 10.0]
+        windows.append(heard + [n for n in truth[piece] if n.start >= start + 10.0][:1])
+    perfect = scoring.peer_scores("audio2midi", outputs, {"oracle": windows}, ids, VOC)
+    assert perfect["audio2midi/peer_oracle_onset_f1"] == 1.0
+    deaf = scoring.peer_scores("audio2midi", outputs, {"deaf": [[] for _ in outputs]}, ids, VOC)
+    assert deaf["audio2midi/peer_deaf_onset_f1"] == 0.0
+    assert scoring.peer_scores("audio2midi", outputs, {"partial": windows[:1]}, ids, VOC) == {}
+
+
+def test_window_audio_is_the_corpus_waveform_shifted_as_the_baked_variant():
+    record_ = {**piece_record(0, seconds=4.0), "audio_shifts": np.array([0, 7])}
+    windows = piece_windows.PieceWindows([record_], VOC, 1.0)
+    waveform = np.random.default_rng(0).standard_normal(4 * 44100).astype(np.float32)
+    window = windows.consecutive(0)[2]
+    cut = piece_tasks._window_audio(waveform, record_, windows, window, variant=1)
+    start = window.start_frame * 512
+    assert len(cut) == windows.frames_per_window * 512
+    np.testing.assert_array_equal(cut, waveform[start - 7: start - 7 + len(cut)])  # delayed by 7 samples
+    np.testing.assert_array_equal(piece_tasks._window_audio(waveform, record_, windows, window, 0),
+                                  waveform[start: start + len(cut)])
 
 
 def test_training_windows_are_random_and_seeded(pieces):

@@ -12,7 +12,9 @@ Layers, lowest first (docs/design.md §2); a module may import its own layer and
     model            model/, the codecs' networks, losses, tokenizer and evaluation
     training         training/, codecs.trainer          (never data: accelerator hosts have no TensorFlow)
     data             data/, corpus/                      (never training)
-    entry points     train, quickstart, codecs.train, codecs.fit, tasks
+    inference        inference/ (exported models, file readers / writers, the Translator, the report;
+                     no TensorFlow, no gin: an export runs wherever JAX does)
+    entry points     train, eval, export, decode, quickstart, codecs.train, codecs.fit, tasks
 
 TensorFlow, TFDS and SeqIO may be imported only by mt_music.data, mt_music.tasks and
 mt_music.corpus.tfds_builder. Every `import` counts for layering, also those inside functions; cycles are searched among
@@ -40,9 +42,11 @@ LAYERS = {  # layer: (module prefixes, layers it may import besides its own)
     "model": (("mt_music.model", "mt_music.codecs"), ("foundation", "representations", "vocabulary")),
     "training": (("mt_music.training",) + CODEC_TRAINING, ("foundation", "representations", "vocabulary", "model")),
     "data": (("mt_music.data", "mt_music.corpus"), ("foundation", "representations", "vocabulary", "model")),
-    "entry points": (("mt_music.train", "mt_music.eval", "mt_music.media_scoring", "mt_music.quickstart",
-                      "mt_music.tasks") + CODEC_ENTRY_POINTS,
-                     ("foundation", "representations", "vocabulary", "evaluation", "model", "training", "data")),
+    "inference": (("mt_music.inference",), ("foundation", "representations", "vocabulary", "model", "data")),
+    "entry points": (("mt_music.train", "mt_music.eval", "mt_music.export", "mt_music.decode",
+                      "mt_music.media_scoring", "mt_music.quickstart", "mt_music.tasks") + CODEC_ENTRY_POINTS,
+                     ("foundation", "representations", "vocabulary", "evaluation", "model", "training", "data",
+                      "inference")),
 }
 
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mt_music needs: FluidSynth (synthesis), rsvg-convert
 # (SVG -> PNG), soundfonts for timbre variety, libsndfile, fontconfig, ffmpeg
-# (audioread's decoder for formats libsndfile cannot read, e.g. m4a).
+# (audioread's decoder for formats libsndfile cannot read, e.g. m4a), Chromium (the headless
+# browser that checks the decoding script's HTML report).
 # Runs apt-get when root or when passwordless sudo works; otherwise prints the
 # command to run and fails, so a missing package is never discovered mid-job.
 set -euo pipefail
 
 PACKAGES=(fluidsynth libfluidsynth3 librsvg2-bin fluid-soundfont-gm
-          musescore-general-soundfont-small libsndfile1 fontconfig ffmpeg)
+          musescore-general-soundfont-small libsndfile1 fontconfig ffmpeg chromium)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -9,6 +9,9 @@
            frames predicted exactly, position by position; `length_ratio`: predicted / target
            frames). The perceptual metrics (codec decode → ink, transcription, FAD) need the codecs and
            the transcriber and are added by the evaluation entry point where they are available.
+    peers  `peer_scores`: a peer transcriber's notes of each window (piece time) joined per piece —
+           each window's notes up to the next window's start — and scored against the same stitched
+           reference as the model (`peer_<name>_onset_f1`, …).
 Keys are prefixed with the direction (`image2lmx/ser`), as the published tables group them.
 """
 
@@ -37,6 +40,33 @@ def score_task(direction: str, target_modality: Modality, targets: Sequence[Mapp
     scores["examples"] = float(len(targets))
     scores["repaired_ids"] = float(sum(p.get("repaired", 0) for p in predictions))
     return {f"{direction}/{name}": float(value) for name, value in scores.items()}
+
+
+def peer_scores(direction: str, targets: Sequence[Mapping], peer_notes: Mapping[str, Sequence[Sequence]],
+                example_ids: Sequence[str], vocabulary: UnifiedVocabulary | None = None) -> dict[str, float]:
+    """Per peer, the piece scores of its window notes (one list per target, in piece time)."""
+    vocabulary = vocabulary or UnifiedVocabulary()
+    references = {piece: pair[0] for piece, pair in
+                  _stitched_pieces(targets, targets, example_ids, vocabulary).items()}
+    scores = {}
+    for name, notes in peer_notes.items():
+        if len(notes) != len(targets):
+            continue  # a peer that did not hear every window is not comparable
+        estimates: dict[str, list[tuple[float, list]]] = {}
+        for target, window_notes, example_id in zip(targets, notes, example_ids):
+            piece = target.get("piece_id") or example_id
+            estimates.setdefault(piece, []).append((float(target.get("window_start", 0.0)), list(window_notes)))
+        pairs = {piece: (references[piece], _joined(windows)) for piece, windows in estimates.items()}
+        scores.update({f"{direction}/peer_{name}_{key}": value for key, value in piece_scores(pairs).items()
+                       if key != "pieces"})
+    return scores
+
+
+def _joined(windows: list[tuple[float, list]]) -> list:
+    """Notes of consecutive windows, each window's up to the next one's start (no double onsets)."""
+    windows = sorted(windows, key=lambda window: window[0])
+    ends = [start for start, _ in windows[1:]] + [float("inf")]
+    return [note for (_, notes), end in zip(windows, ends) for note in notes if note.start < end]
 
 
 def _stitched_pieces(targets, predictions, example_ids, vocabulary: UnifiedVocabulary) -> dict[str, tuple[list, list]]:

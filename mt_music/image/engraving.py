@@ -188,13 +188,16 @@ class EngravingOptions:
         return options
 
 
-def render_svg_pages(musicxml: MusicXmlSource, options: EngravingOptions | None = None) -> list[str]:
-    """Engraves MusicXML (path, .mxl path, XML string or bytes) into one SVG string per page."""
+def render_svg_pages(musicxml: MusicXmlSource, options: EngravingOptions | None = None, *,
+                     quiet: bool = False) -> list[str]:
+    """Engraves MusicXML (path, .mxl path, XML string or bytes) into one SVG string per page.
+
+    `quiet`: no verovio log at all (a model's MusicXML makes it complain about what it repairs)."""
     import verovio
 
     options = options or EngravingOptions()
     if hasattr(verovio, "LOG_ERROR"):
-        verovio.enableLog(verovio.LOG_ERROR)  # layout warnings are noise for corpus building
+        verovio.enableLog(verovio.LOG_OFF if quiet else verovio.LOG_ERROR)  # layout warnings are noise here
     toolkit = verovio.toolkit()
     toolkit.setOptions(options.to_verovio())
     if not _load_into(toolkit, musicxml):

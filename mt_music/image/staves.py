@@ -148,7 +148,9 @@ def _chain_from(first: int, centers: np.ndarray, thicknesses: np.ndarray) -> lis
             if nearest <= chain[-1] or abs(centers[nearest] - expected) > max(1.25, 0.2 * mean_gap):
                 break
             chain.append(nearest)
-        if len(chain) == 5 and _is_regular_staff(centers[chain], thicknesses[chain]):
+        # a staff's spaces hold no other line: five equally spaced lines with candidates between them
+        # are lines of several staves (the bottom lines of a page's staves are equally spaced too)
+        if len(chain) == 5 and chain[-1] - chain[0] == 4 and _is_regular_staff(centers[chain], thicknesses[chain]):
             return chain
     return None
 
@@ -173,24 +175,35 @@ def _is_regular_staff(centers: np.ndarray, thicknesses: np.ndarray) -> bool:
 
 
 def _merge_detections(detections: list[tuple[float, float, int, int]], min_support: int) -> list[Staff]:
-    """Clusters per-strip detections of the same staff (centres closer than half a staff height)."""
-    staves: list[Staff] = []
-    cluster: list[tuple[float, float, int, int]] = []
-    for detection in sorted(detections, key=lambda d: (d[0] + d[1]) / 2.0):
-        if cluster and _belongs_to(cluster, detection):
-            cluster.append(detection)
-            continue
-        staves.extend(_cluster_to_staff(cluster, min_support))
-        cluster = [detection]
-    staves.extend(_cluster_to_staff(cluster, min_support))
-    return staves
-
-
-def _belongs_to(cluster: list[tuple[float, float, int, int]], detection: tuple[float, float, int, int]) -> bool:
-    tops, bottoms = np.array([d[0] for d in cluster]), np.array([d[1] for d in cluster])
-    center = (np.median(tops) + np.median(bottoms)) / 2.0
-    height = np.median(bottoms - tops)
-    return abs((detection[0] + detection[1]) / 2.0 - center) < 0.5 * height
+    """Clusters per-strip detections of the same staff (top and bottom both within a quarter of its
+    height), then keeps, of staves that overlap, the one found in more strips: a strip where a
+    staff's lines are broken can chain lines of several staves (or ledger lines) into a wider
+    "staff", which must neither swallow the real ones nor survive beside them."""
+    clusters: list[list[tuple[float, float, int, int]]] = []
+    medians: list[tuple[float, float]] = []  # (top, bottom) of each cluster, kept current
+    for detection in sorted(detections, key=lambda d: d[0]):
+        home = None
+        for index in range(len(clusters) - 1, -1, -1):  # sorted by top: only recent clusters can match
+            top, bottom = medians[index]
+            if top < detection[0] - (detection[1] - detection[0]):
+                break
+            tolerance = 0.25 * (bottom - top)
+            if abs(detection[0] - top) < tolerance and abs(detection[1] - bottom) < tolerance:
+                home = index
+                break
+        if home is None:
+            clusters.append([detection])
+            medians.append(detection[:2])
+        else:
+            clusters[home].append(detection)
+            medians[home] = (float(np.median([d[0] for d in clusters[home]])),
+                             float(np.median([d[1] for d in clusters[home]])))
+    candidates = [staff for cluster in clusters for staff in _cluster_to_staff(cluster, min_support)]
+    kept: list[Staff] = []
+    for staff in sorted(candidates, key=lambda s: (-s.support, s.height)):
+        if all(staff.bottom < other.top or staff.top > other.bottom for other in kept):
+            kept.append(staff)
+    return sorted(kept, key=lambda s: s.top)
 
 
 def _cluster_to_staff(cluster: list[tuple[float, float, int, int]], min_support: int) -> list[Staff]:
