@@ -34,7 +34,7 @@ from mt_music.errors import UserError
 from mt_music.evaluation.alignment import aligned_note_scores
 from mt_music.evaluation.fad import Embedding, LogMelEmbedding, frechet_audio_distance
 from mt_music.evaluation.note_metrics import note_scores
-from mt_music.image import grids
+from mt_music.inference.outputs import grid_pixels
 from mt_music.midi.notes import Note
 from mt_music.vocabulary import Modality
 
@@ -135,13 +135,8 @@ class MediaScorer:
 
     def _pixels(self, system_grids: Sequence[np.ndarray]) -> np.ndarray:
         """The first system's pixels; PAD codes (a cut-off last column) drawn as white paper."""
-        grid = grids.trim_padding(np.asarray(system_grids[0])) if len(system_grids) else np.zeros((0, 0, 1))
-        if not grid.size:
-            return np.ones((16, 16), np.float32)
-        pad = grid >= self.image_codec.codebook_size
-        pixels = self.image_codec.decode_image(np.where(pad, 0, grid))
-        blank = np.repeat(np.repeat(pad.any(axis=2), 16, axis=0), 16, axis=1)
-        return np.where(blank, 1.0, pixels).astype(np.float32)
+        drawn = grid_pixels(self.image_codec, system_grids[0]) if len(system_grids) else None
+        return np.ones((16, 16), np.float32) if drawn is None else drawn
 
     def _image(self, targets, predictions) -> dict[str, float]:
         rows = []

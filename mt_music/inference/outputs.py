@@ -92,6 +92,20 @@ class Engraving:
         return paths
 
 
+def grid_pixels(codec, grid: np.ndarray) -> np.ndarray | None:
+    """A generated system's pixels in [-1, 1], PAD codes (a cut-off last column) drawn as white paper;
+    None for a grid with no codes. Evaluation and decoding draw generated images the same way."""
+    from mt_music.image import grids
+
+    grid = grids.trim_padding(np.asarray(grid))
+    if not grid.size:
+        return None
+    pad = grid >= codec.codebook_size
+    drawn = codec.decode_image(np.where(pad, 0, grid))
+    blank = np.repeat(np.repeat(pad.any(axis=2), 16, axis=0), 16, axis=1)
+    return np.where(blank, 1.0, drawn).astype(np.float32)
+
+
 def _write_text(path: Path, text: str) -> Path:
     temporary = path.with_name(path.name + ".partial")
     temporary.write_text(text)

@@ -219,7 +219,8 @@ class Translator:
             return outputs.Score.from_systems([p["lmx"].split() for p in processed])
         if target is Modality.MIDI:
             codec = self.vocabulary.config.midi_codec
-            windows = [EncodedWindow(u.start_seconds, u.start_seconds + (u.seconds or codec.max_shift_steps / 100),
+            longest = codec.max_shift_steps / codec.steps_per_second
+            windows = [EncodedWindow(u.start_seconds, u.start_seconds + (u.seconds or longest),
                                      [*p["midi_ids"], EOS_ID]) for u, p in zip(units, processed)]
             return outputs.Performance(decode_performance(windows, codec)[0])
         if target is Modality.AUDIO:
@@ -229,16 +230,8 @@ class Translator:
         return outputs.Engraving([image for p in processed for image in self._images(p["grids"])])
 
     def _images(self, system_grids) -> list[np.ndarray]:
-        from mt_music.image import grids, pixels
+        from mt_music.image import pixels
 
         codec = self.exported.codec("image")
-        images = []
-        for grid in system_grids:
-            grid = grids.trim_padding(np.asarray(grid))
-            if not grid.size:
-                continue
-            pad = grid >= codec.codebook_size
-            drawn = codec.decode_image(np.where(pad, 0, grid))
-            blank = np.repeat(np.repeat(pad.any(axis=2), 16, axis=0), 16, axis=1)
-            images.append(np.asarray(pixels.from_model_range(np.where(blank, 1.0, drawn)), np.uint8))
-        return images
+        drawn = [outputs.grid_pixels(codec, grid) for grid in system_grids]
+        return [pixels.from_model_range(image) for image in drawn if image is not None]
