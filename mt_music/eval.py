@@ -35,7 +35,6 @@ import os
 import time
 from collections.abc import Sequence
 
-import flax.linen as nn
 import jax
 import numpy as np
 from absl import logging
@@ -47,7 +46,7 @@ from mt_music.data import features
 from mt_music.errors import UserError, check_output_dir
 from mt_music.evaluation import histograms, lmx_metrics, scoring
 from mt_music.image import grids
-from mt_music.inference import sampling
+from mt_music.inference import exported, sampling
 from mt_music.model import models
 from mt_music.training import checkpoints, launch, metric_writers
 from mt_music.vocabulary import Modality
@@ -77,7 +76,7 @@ def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str | None, 
         raise UserError(f"CHECKPOINT_PATH: {checkpoint_path} does not exist; give a run's MODEL_DIR, its "
                         "checkpoints/ folder or one step's folder")
     output = check_output_dir(output_dir or os.path.join(checkpoint_path, f"eval_{split}"), "EVAL_OUTPUT_DIR")
-    params, step = checkpoints.restore_params(checkpoint_path, _abstract_params(model, encoder_length), step)
+    params, step = checkpoints.restore_params(checkpoint_path, exported.abstract_params(model), step)
     media = media_scoring.MediaScorer.load(image_codec, audio_codec, transcribe)
     from mt_music.tasks import eval_inputs  # SeqIO / TensorFlow: the data side of the evaluation
 
@@ -92,14 +91,6 @@ def evaluate(*, model: models.EncoderDecoderModel, checkpoint_path: str | None, 
     _write(output, results, step, seconds, samples)
     print(markdown_table(results), summary, sep="\n\n", flush=True)
     return results
-
-
-def _abstract_params(model: models.EncoderDecoderModel, encoder_length: int):
-    shapes = {"encoder_input_tokens": (1, encoder_length, model.vocabulary.num_slots),
-              "decoder_input_tokens": (1, 8, model.vocabulary.num_slots)}
-    abstract = nn.meta.unbox(jax.eval_shape(lambda: model.get_initial_variables(jax.random.key(0), shapes))["params"])
-    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
 
 
 def _row(model, task, example: dict, encoder_length: int, decoder_length: int, crop: bool):

@@ -92,7 +92,6 @@ def export(model_dir: str | os.PathLike, output: str | os.PathLike, *, step: int
            dtype: str = "float32", image_codec: str | None = CODEC_DEFAULTS["image"],
            audio_codec: str | None = CODEC_DEFAULTS["audio"], force: bool = False) -> Path:
     """Writes the export; returns its folder."""
-    from mt_music import eval as evaluation
     from mt_music.data.token_bake import codec_fingerprint
     from mt_music.training import checkpoints
 
@@ -107,7 +106,7 @@ def export(model_dir: str | os.PathLike, output: str | os.PathLike, *, step: int
     model = _run_model(model_dir)
     codecs = {kind: _checked_codec(kind, path, model.vocabulary)
               for kind, path in (("image", image_codec), ("audio", audio_codec)) if path}
-    params, step = checkpoints.restore_params(model_dir, evaluation._abstract_params(model, 8), step)
+    params, step = checkpoints.restore_params(model_dir, exported.abstract_params(model), step)
     params = jax.tree_util.tree_map(lambda x: np.asarray(jnp.asarray(x, jnp.dtype(dtype))), params)
 
     partial = output.with_name(output.name + ".partial")

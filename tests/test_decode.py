@@ -118,10 +118,8 @@ def test_export_holds_params_configuration_and_codecs_and_is_marked_complete(run
 
 
 def test_greedy_decoding_through_the_export_equals_predict_batch_on_the_checkpoint(run, translator, files):
-    from mt_music import eval as evaluation
-
     model = translator.model
-    params, _ = checkpoints.restore_params(run, evaluation._abstract_params(model, 8))
+    params, _ = checkpoints.restore_params(run, exported.abstract_params(model))
     units = translator.units(decode.parse_direction("image2lmx"), files / "page.png")
     batch = translator._batch(units, Modality.LMX, 2)
     greedy = decode.Translator(translator.exported, decode.DecodeSettings(temperature=0.0, max_length=24))

@@ -101,15 +101,18 @@ def build_model(manifest: dict):
     return models.EncoderDecoderModel(module, vocabulary, **manifest.get("model", {}))
 
 
-def _abstract_params(model, dtype: str):
+def abstract_params(model, dtype: str = "float32"):
+    """The model's parameter shapes on the first device (what a restore fills in); they do not depend
+    on sequence lengths, so a short dummy batch sizes them."""
     import flax.linen as nn
+    import jax.numpy as jnp
 
     shapes = {"encoder_input_tokens": (1, 8, model.vocabulary.num_slots),
               "decoder_input_tokens": (1, 8, model.vocabulary.num_slots)}
     abstract = nn.meta.unbox(jax.eval_shape(lambda: model.get_initial_variables(jax.random.key(0), shapes))["params"])
     sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, np.dtype(dtype) if dtype != "bfloat16"
-                                                                 else jax.numpy.bfloat16, sharding=sharding), abstract)
+    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, jnp.dtype(dtype), sharding=sharding),
+                                  abstract)
 
 
 def load(folder: str | os.PathLike) -> ExportedModel:
@@ -118,7 +121,7 @@ def load(folder: str | os.PathLike) -> ExportedModel:
     folder = Path(folder)
     manifest = check_complete(folder)
     model = build_model(manifest)
-    target = _abstract_params(model, manifest.get("params_dtype", "float32"))
+    target = abstract_params(model, manifest.get("params_dtype", "float32"))
     checkpointer = ocp.PyTreeCheckpointer()
     params = checkpointer.restore(os.path.abspath(folder / PARAMS_DIR), item=target,
                                   restore_args=ocp.checkpoint_utils.construct_restore_args(target))

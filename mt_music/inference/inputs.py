@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mt_music.audio.io import FRAMES_PER_SECOND, SAMPLE_RATE
+from mt_music.audio.io import FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE
 from mt_music.data import features
 from mt_music.errors import UserError
 from mt_music.image import grids, preprocessing, systems
@@ -120,7 +120,7 @@ def load_waveform(path: Path) -> np.ndarray:
 def audio_units(waveform: np.ndarray, vocabulary: UnifiedVocabulary, codec, window_seconds: float) -> list[SourceUnit]:
     """Consecutive windows from 0 s; the codes are computed window by window (bounded memory)."""
     frames_per_window = math.ceil(window_seconds * FRAMES_PER_SECOND)
-    samples_per_window = frames_per_window * 512
+    samples_per_window = frames_per_window * HOP_LENGTH
     units = []
     for index in range(max(1, math.ceil(len(waveform) / samples_per_window))):
         piece = waveform[index * samples_per_window: (index + 1) * samples_per_window]
