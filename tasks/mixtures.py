@@ -9,6 +9,12 @@
                                                   split, where audio↔MIDI gives each piece's
                                                   consecutive windows (`piece_tasks`)
 
+Over the published datasets (`datasets.PUBLISHED`), `mt_music_published_<recipe>` joins, for each of
+the recipe's directions, every dataset that trains it (OLiMPiC + GrandStaff for OMR, MAESTRO +
+MusicNet-EM + Slakh2100 for AMT, the score videos for image↔audio), the direction's weight shared
+equally among them; `mt_music_published_<recipe>_eval` also holds the evaluation-only sets (OLiMPiC's
+scans, BPSD).
+
 A SeqIO mixture samples at fixed rates, so its rates are each ramp's weight once every ramp is
 full; the curriculum itself (weights that ramp per step) is the training source's
 (`mt_music.data.translation_mixture`, `token_mixture.from_token_records`), which reads the same
@@ -44,3 +50,31 @@ def register(dataset: DatasetSpec) -> list[str]:
             names.append(name)
     return names
 
+
+
+def published_members(rows: tuple[DatasetSpec, ...], recipe: tuple[curriculum.Ramp, ...],
+                      split: str) -> list[tuple[str, float]]:
+    """(task, rate) of every row that has `split` and both modalities of a recipe direction."""
+    from mt_music.data import directions
+
+    members = []
+    for ramp in recipe:
+        direction = directions.Direction.parse(ramp.task)
+        holders = [row for row in rows if split in row.splits
+                   and direction.source in row.modalities and direction.target in row.modalities]
+        members += [(f"{row.name}_{ramp.task}", ramp.max_weight / len(holders)) for row in holders]
+    return members
+
+
+def register_published(rows: tuple[DatasetSpec, ...]) -> list[str]:
+    """Registers `mt_music_published_<recipe>` (train) and `_eval` (test) mixtures; returns their names."""
+    names = []
+    for recipe_name, recipe in curriculum.RECIPES.items():
+        for name, split in ((f"mt_music_published_{recipe_name}", "train"),
+                            (f"mt_music_published_{recipe_name}_eval", "test")):
+            members = published_members(rows, recipe, split)
+            if members:
+                seqio.MixtureRegistry.remove(name)
+                seqio.MixtureRegistry.add(name, members)
+                names.append(name)
+    return names

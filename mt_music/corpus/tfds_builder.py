@@ -74,6 +74,41 @@ def _notes_feature() -> tfds.features.Sequence:
     })
 
 
+def record_features(level: str) -> tfds.features.FeaturesDict:
+    """The features of system examples or piece records: the corpus's, and every real dataset's
+    (`mt_music.datasets.builders`), so the bake and the tasks read any of them the same way."""
+    common = {
+        "id": tfds.features.Text(),
+        "piece_id": tfds.features.Text(),
+        "composer": tfds.features.Text(),
+        "collection": tfds.features.Text(),
+        "title": tfds.features.Text(),
+        "variant": np.int32,
+        "lmx": tfds.features.Text(),
+        "notes": _notes_feature(),
+        "audio_flac": tfds.features.Tensor(shape=(), dtype=np.object_),
+        "sample_rate": np.int32,
+        "audio_samples": np.int64,
+        "metadata": tfds.features.Text(),
+    }
+    if level == "system":
+        return tfds.features.FeaturesDict(common | {
+            "system_index": np.int32,
+            "num_systems": np.int32,
+            "image": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
+            "lmx_extended": tfds.features.Text(),
+            "staves": np.int32,
+            "span": tfds.features.Tensor(shape=(2,), dtype=np.float64),
+            "measures": tfds.features.Tensor(shape=(2,), dtype=np.int32),
+        })
+    return tfds.features.FeaturesDict(common | {
+        "musicxml": tfds.features.Text(),
+        "duration": np.float64,
+        "system_spans": tfds.features.Tensor(shape=(None, 2), dtype=np.float64),
+        "system_measures": tfds.features.Tensor(shape=(None, 2), dtype=np.int32),
+    })
+
+
 class MtMusicCorpus(tfds.core.GeneratorBasedBuilder):
     """music21's corpus, pianoform: one engraved, linearized, performed and synthesized system per example."""
 
@@ -89,41 +124,11 @@ class MtMusicCorpus(tfds.core.GeneratorBasedBuilder):
         self.build_result: build.BuildResult | None = None
 
     def _info(self) -> tfds.core.DatasetInfo:
-        common = {
-            "id": tfds.features.Text(),
-            "piece_id": tfds.features.Text(),
-            "composer": tfds.features.Text(),
-            "collection": tfds.features.Text(),
-            "title": tfds.features.Text(),
-            "variant": np.int32,
-            "lmx": tfds.features.Text(),
-            "notes": _notes_feature(),
-            "audio_flac": tfds.features.Tensor(shape=(), dtype=np.object_),
-            "sample_rate": np.int32,
-            "audio_samples": np.int64,
-            "metadata": tfds.features.Text(),
-        }
-        if self.builder_config.level == "system":
-            features = common | {
-                "system_index": np.int32,
-                "num_systems": np.int32,
-                "image": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
-                "lmx_extended": tfds.features.Text(),
-                "staves": np.int32,
-                "span": tfds.features.Tensor(shape=(2,), dtype=np.float64),
-                "measures": tfds.features.Tensor(shape=(2,), dtype=np.int32),
-            }
-        else:
-            features = common | {
-                "musicxml": tfds.features.Text(),
-                "duration": np.float64,
-                "system_spans": tfds.features.Tensor(shape=(None, 2), dtype=np.float64),
-                "system_measures": tfds.features.Tensor(shape=(None, 2), dtype=np.int32),
-            }
+        features = record_features(self.builder_config.level)
         return tfds.core.DatasetInfo(
             builder=self,
             description=__doc__.split("\n\n")[0],
-            features=tfds.features.FeaturesDict(features),
+            features=features,
             homepage="https://github.com/cuthbertLab/music21 (source scores)",
             citation="music21 corpus (BSD/CC licences per work); rendered by mt_music.",
             disable_shuffling=True,  # examples in piece order; the writer holds no shuffle buffer

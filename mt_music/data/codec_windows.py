@@ -54,26 +54,47 @@ def corpus_audio(config: str = "small", split: str = "train", data_dir: str | No
 
 
 def corpus_examples(config: str, split: str, data_dir: str | None = None, limit: int | None = None) -> Iterator[dict]:
-    """The corpus's system examples (numpy dicts, TFDS order); clear DataErrors for unknown/unbuilt configs."""
-    from mt_music.corpus import build
-
-    data_dir = data_dir or str(build.default_data_dir())
-    from mt_music.corpus import tfds_builder  # imports TensorFlow
-
-    try:
-        builder = tfds_builder.builder(config, data_dir)
-    except ValueError as error:  # an unknown config name
-        raise DataError(f"no corpus config {config!r} (known: {', '.join(sorted(tfds_builder.SPECS))}, or a "
-                        f"custom build's config): {str(error).splitlines()[0]}") from None
-    if split not in tfds_builder.SPLITS:
-        raise DataError(f"unknown split {split!r}; the corpus has {', '.join(tfds_builder.SPLITS)}")
-    if not builder.is_prepared():
-        raise DataError(f"corpus config {config!r} is not built in {data_dir}: run "
-                        f"`python tools/build_corpus.py --config {config} --data-dir {data_dir}`")
+    """The corpus's system examples (numpy dicts, TFDS order), or a published dataset's for a `name/config`
+    (`mt_music.datasets`: olimpic/synthetic, maestro/v3, …; a split it does not ship has no examples);
+    clear DataErrors for unknown/unbuilt configs."""
+    builder = record_builder(config, data_dir)
+    if split not in builder.info.splits:
+        if _is_dataset(config) and split in ("train", "validation", "test"):
+            return
+        raise DataError(f"unknown split {split!r}; {config} has {', '.join(builder.info.splits)}")
     dataset = builder.as_dataset(split=split, shuffle_files=False)
     if limit:
         dataset = dataset.take(limit)
     yield from dataset.as_numpy_iterator()
+
+
+def record_size(config: str, split: str, data_dir: str | None = None) -> int:
+    """Examples in a split of the corpus config or dataset (0 for a split a dataset does not ship)."""
+    splits = record_builder(config, data_dir).info.splits
+    return splits[split].num_examples if split in splits else 0
+
+
+def _is_dataset(config: str) -> bool:
+    from mt_music.datasets import registry
+
+    return registry.is_dataset_spec(config)
+
+
+def record_builder(config: str, data_dir: str | None = None):
+    """The prepared TFDS builder of a corpus config or of a dataset's `name/config` (imports TensorFlow)."""
+    from mt_music.corpus import build
+
+    data_dir = data_dir or str(build.default_data_dir())
+    if _is_dataset(config):
+        from mt_music.datasets import builders
+
+        return builders.prepared_builder(config, data_dir)
+    from mt_music.corpus import tfds_builder  # imports TensorFlow
+
+    try:
+        return tfds_builder.prepared_builder(config, data_dir)
+    except UserError as error:  # what to build, as this module's error
+        raise DataError(str(error)) from None
 
 
 def list_files(directory: str | os.PathLike, suffixes: tuple[str, ...], limit: int | None = None) -> list[pathlib.Path]:

@@ -100,22 +100,21 @@ def shift_audio(waveform: np.ndarray, offset: int) -> np.ndarray:
 
 def corpus_examples(config: str, split: str, data_dir: str | None):
     """(id, image uint8 [H, W] | None, waveform | None, passthrough dict) per corpus system, or per
-    piece for a `*_pieces` config (no image; the whole piece's audio, LMX and notes)."""
+    piece for a `*_pieces` config (no image; the whole piece's audio, LMX and notes); the same for a
+    published dataset's `name/config` (records without audio give None)."""
     from mt_music.corpus import tfds_builder
 
     for example in codec_data.corpus_examples(config, split, data_dir, None):
         example_id = example["id"].decode()
         notes = {field: np.asarray(example["notes"][field]) for field in example["notes"]}
         image = example["image"][..., 0] if "image" in example else None
-        yield (example_id, image, tfds_builder.decode_audio(example["audio_flac"]),
+        waveform = tfds_builder.decode_audio(example["audio_flac"]) if len(example["audio_flac"]) else None
+        yield (example_id, image, waveform,
                {"lmx": example["lmx"].decode(), "notes": notes, "metadata": example["metadata"].decode()})
 
 
 def corpus_size(config: str, split: str, data_dir: str | None) -> int:
-    from mt_music.corpus import build, tfds_builder
-
-    builder = tfds_builder.prepared_builder(config, data_dir or str(build.default_data_dir()))
-    return builder.info.splits[split].num_examples
+    return codec_data.record_size(config, split, data_dir)
 
 
 def directory_files(images_dir: str | None, audio_dir: str | None) -> list[tuple[str, pathlib.Path, str]]:

@@ -1,0 +1,1 @@
+"""One module per published dataset: its on-disk layout as `LAYOUT` and `missing(root, config)`."""
