@@ -91,7 +91,7 @@ quickstart: setup corpus
 	$(PY) -m mt_music.quickstart
 
 test: setup
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests
 
 lint: setup
 	$(PY) -m ruff check mt_music tasks tools tests

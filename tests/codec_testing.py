@@ -54,3 +54,12 @@ def performance(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
     midi.instruments.append(piano)
     waveform = synthesis.synthesize(midi)
     return waveform[: int(seconds * 44100)]
+
+
+def constant_optimizer(learning_rate: float):
+    """AdamW at a constant rate after 10 warm-up steps: what the codec training tests overfit with."""
+    from mt_music.training import trainer
+
+    return trainer.OptimizerConfig(learning_rate=learning_rate, b1=0.8, b2=0.99, weight_decay=0.0, clip_norm=1e3,
+                                   warmup_steps=10, total_steps=1000, decay_fraction=1.0,
+                                   final_learning_rate=learning_rate)

@@ -5,6 +5,8 @@ r"""Bakes codec tokens: runs trained or fitted codecs over a dataset and writes 
         --corpus small --out data/tokens/small
     # whole pieces' audio and notes, for the AMT windows (tasks mt_music_corpus_small_pieces_*)
     python tools/bake_codec_tokens.py --audio-codec runs/audio_codec --corpus small_pieces --out data/tokens/small_pieces
+    # a published dataset built by tools/build_dataset.py (NAME/CONFIG): maestro/v3, olimpic/synthetic, …
+    python tools/bake_codec_tokens.py --audio-codec runs/audio_codec --corpus maestro/v3 --out data/tokens/maestro_v3
     # any directory of system images (already at 18 px staff height) or of recordings
     python tools/bake_codec_tokens.py --image-codec runs/image_codec --images-dir /data/systems --out data/tokens/x
     python tools/bake_codec_tokens.py --audio-codec runs/audio_codec --audio-dir /data/recordings --out data/tokens/y
@@ -51,8 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--audio-codec", help="directory of a trained or fitted audio codec")
     parser.add_argument("--image-codec-step", type=int, help="checkpoint step (default: the latest)")
     parser.add_argument("--audio-codec-step", type=int, help="checkpoint step (default: the latest)")
-    parser.add_argument("--corpus", help="mt_music_corpus config to bake (tiny, small, full, …)")
-    parser.add_argument("--splits", nargs="+", default=["train", "validation", "test"], help="corpus splits")
+    parser.add_argument("--corpus", help="mt_music_corpus config to bake (tiny, small, full, …), or a published dataset's "
+                             "NAME/CONFIG built by tools/build_dataset.py (maestro/v3, olimpic/synthetic, …)")
+    parser.add_argument("--splits", nargs="+", default=["train", "validation", "test"], help="splits (a dataset's split it does not ship is left out)")
     parser.add_argument("--data-dir", help="corpus data dir (default: $MT_MUSIC_DATA_DIR or ~/.cache/mt_music/datasets)")
     parser.add_argument("--images-dir", help="a directory of system images (18 px staff height) instead of the corpus")
     parser.add_argument("--audio-dir", help="a directory of recordings instead of the corpus")

@@ -49,7 +49,8 @@ def list_datasets() -> str:
         layout = registry.layout(name)
         lines.append(f"{name} ({layout.level}: {', '.join(layout.modalities)}) configs: {', '.join(layout.configs)}")
         lines.append(f"    {layout.homepage}")
-        lines.append(f"    expects: {' '.join(layout.expected_layout.split())}")
+        lines.append("    expects:")
+        lines += [f"      {line}" for line in layout.expected_layout.splitlines()]
     return "\n".join(lines)
 
 
