@@ -8,7 +8,9 @@
     python tools/build_corpus.py --shards-only            # render shards only (no TensorFlow)
 
 Rendering runs in parallel (--workers, default all cores) into shard files that a re-run skips
-(resumable; --retry-failed re-attempts failed pieces), then TFDS writes its records. The summary
+(resumable; --retry-failed re-attempts failed pieces), then TFDS writes its records. `--runner
+DirectRunner` (or DataflowRunner, FlinkRunner, SparkRunner with --beam-option=…) renders the same
+shards as an Apache Beam pipeline. The summary
 (pieces, systems, hours, token-length percentiles, storage, failures with reasons) is printed and
 saved next to the shards and the dataset. Read the result with
     import mt_music.corpus.tfds_builder as corpus_tfds
@@ -29,6 +31,7 @@ import shutil
 import sys
 
 from mt_music.corpus import build
+from mt_music.data import distributed
 from mt_music.errors import ArgumentParser, UserError, check_output_dir, check_positive, main_with_errors
 
 CONFIGS = ("small", "tiny", "full")
@@ -57,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--retry-failed", action="store_true", help="re-attempt pieces that failed before")
     parser.add_argument("--shards-only", action="store_true", help="render the shards, skip TFDS")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    distributed.add_runner_flags(parser)
     return parser.parse_args(argv)
 
 
@@ -141,7 +145,7 @@ def _main(argv: list[str] | None) -> int:
                                 "--data-dir" if args.data_dir else f"the data folder (${build.DATA_DIR_ENV} or default)")
     if args.shards_only:
         result = build.build(spec, data_dir, workers=args.workers, retry_failed=args.retry_failed,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, runner=args.runner, beam_args=tuple(args.beam_option))
         print(f"shards: {result.shard_dir}")
         if not result.summary["systems"]:
             print("error: no piece could be rendered (the summary above lists why)", file=sys.stderr)
@@ -150,7 +154,7 @@ def _main(argv: list[str] | None) -> int:
     # Render first, before TensorFlow is imported, so the worker pool can fork (cheaper than
     # spawning); the TFDS builder then finds every shard done and only writes its records.
     build.build(spec, data_dir, workers=args.workers, retry_failed=args.retry_failed,
-                progress=not args.no_progress)
+                progress=not args.no_progress, runner=args.runner, beam_args=tuple(args.beam_option))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from mt_music.corpus import tfds_builder as corpus_tfds
 

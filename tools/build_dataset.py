@@ -8,7 +8,8 @@ r"""Builds a published dataset from the folder you downloaded into a TFDS datase
 
 Nothing is downloaded: `--manual-dir` is the dataset as its authors publish it (`--list` shows each
 layout). Items are prepared in parallel (`--workers`) into per-item files under
-`<data-dir>/mt_music_prepared/`, so a stopped build resumes; items that fail (a damaged file, a page
+`<data-dir>/mt_music_prepared/`, so a stopped build resumes (`--runner DirectRunner` or any Beam runner
+runs the same preparation as an Apache Beam pipeline, with the same output); items that fail (a damaged file, a page
 without a detectable staff) are listed with their reasons in the summary and skipped, and tried again
 with `--retry-failed`. The summary (items and hours per split, failures, listed-but-missing files) is
 printed and kept as `summary.json` next to the prepared items.
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
+from mt_music.data import distributed
 from mt_music.errors import ArgumentParser, UserError, main_with_errors
 
 
@@ -31,6 +34,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="TFDS data dir (default: $MT_MUSIC_DATA_DIR or ~/.cache/mt_music/datasets)")
     parser.add_argument("--workers", type=int, help="preparation processes (default: all cores)")
     parser.add_argument("--retry-failed", action="store_true", help="prepare the items that failed last time again")
+    distributed.add_runner_flags(parser)
     parser.add_argument("--list", action="store_true", help="list the datasets and their expected layouts")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -59,12 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print(list_datasets())
         return 0
-    from mt_music.datasets import builders, prepare, registry
+    from mt_music.datasets import prepare, registry
 
     layout, config = registry.parse(args.dataset)
-    layout.items(args.manual_dir, config)  # a wrong folder fails here, before TFDS makes any directory
+    layout.items(args.manual_dir, config)  # a wrong folder fails here, before TensorFlow loads or TFDS writes
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notes would bury the summary
+    from mt_music.datasets import builders
     builder = builders.builder(f"{layout.name}/{config}", args.data_dir, builders.BuildOptions(
-        workers=args.workers, retry_failed=args.retry_failed, progress=not args.no_progress))
+        workers=args.workers, retry_failed=args.retry_failed, progress=not args.no_progress, runner=args.runner,
+        beam_args=tuple(args.beam_option)))
     if builder.is_prepared():
         raise UserError(f"{layout.name}/{config} is already built in {builder.data_dir}; delete that folder to "
                         "build it again")

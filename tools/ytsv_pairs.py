@@ -25,6 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mt_music.data import distributed
 from mt_music.errors import ArgumentParser, UserError, check_positive, main_with_errors
 from mt_music.ytsv import pipeline
 from mt_music.ytsv.metadata import DEFAULT_METADATA
@@ -41,10 +42,11 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("--ids", nargs="+", default=None, metavar="YT_ID", help="only these videos")
     parser.add_argument("--workers", type=int, default=1, help="videos cut in parallel (processes; default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    distributed.add_runner_flags(parser)
     args = parser.parse_args(argv)
     check_positive(args.workers, "--workers")
     summary = pipeline.run(args.videos, args.metadata, args.out, ids=args.ids, workers=args.workers,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, runner=args.runner, beam_args=tuple(args.beam_option))
     totals, run = summary["totals"], summary["run"]
     for video_id, reason in summary["failed"].items():
         print(f"failed {video_id}: {reason}")

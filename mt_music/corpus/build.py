@@ -294,8 +294,11 @@ def build(
     retry_failed: bool = False,
     progress: bool = True,
     summary_name: str | None = None,
+    runner: str = "local",
+    beam_args: Sequence[str] = (),
 ) -> BuildResult:
-    """Renders every missing shard of `spec` (resumable) and writes/prints the summary."""
+    """Renders every missing shard of `spec` (resumable) and writes/prints the summary; `runner`: the local
+    process pool, or an Apache Beam runner (`mt_music.data.distributed`) running the same `run_item`."""
     started = time.time()
     data_dir = pathlib.Path(data_dir) if data_dir else default_data_dir()
     out_dir = shard_dir(data_dir, spec)
@@ -313,7 +316,7 @@ def build(
     todo.sort(key=_expected_cost, reverse=True)  # long pieces first: no long tail at the end
     bar = _progress_bar(len(items), len(items) - len(todo), progress, spec.name)
     systems_done = sum(r.get("systems", 0) for r in results.values())
-    for result, item in _run(todo, workers):
+    for result, item in _run(todo, workers, runner, beam_args):
         results[item.stem] = result
         systems_done += result.get("systems", 0)
         if bar is not None:
@@ -346,8 +349,28 @@ def _progress_bar(total: int, done: int, enabled: bool, name: str):
     return tqdm.tqdm(total=total, initial=done, desc=f"corpus {name}", unit="piece", dynamic_ncols=True)
 
 
-def _run(items: Sequence[WorkItem], workers: int) -> Iterator[tuple[dict, WorkItem]]:
+_worker_ready = False
+
+
+def run_item_in_worker(item: WorkItem) -> dict:
+    """`run_item` in a Beam worker: the worker set-up once per process, as the local pool's initializer does."""
+    global _worker_ready
+    if not _worker_ready:
+        _init_worker()
+        _worker_ready = True
+    return run_item(item)
+
+
+def _run(items: Sequence[WorkItem], workers: int, runner: str = "local",
+         beam_args: Sequence[str] = ()) -> Iterator[tuple[dict, WorkItem]]:
     if not items:
+        return
+    if runner != "local":  # Apache Beam: the same unit function, so the same shards
+        from mt_music.data import distributed
+
+        for index, result in distributed.map_units(run_item_in_worker, list(items), runner=runner, workers=workers,
+                                                   beam_args=beam_args, progress=False):
+            yield result, items[index]
         return
     if workers == 1 or len(items) == 1:
         _init_worker()

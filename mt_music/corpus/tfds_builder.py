@@ -65,6 +65,8 @@ class BuildOptions:
     workers: int | None = None  # None = all cores
     retry_failed: bool = False
     progress: bool = True
+    runner: str = "local"  # or an Apache Beam runner (mt_music.data.distributed)
+    beam_args: tuple[str, ...] = ()
 
 
 def _notes_feature() -> tfds.features.Sequence:
@@ -138,7 +140,8 @@ class MtMusicCorpus(tfds.core.GeneratorBasedBuilder):
         del dl_manager
         options = self.build_options
         result = build.build(self.builder_config.spec, self.data_dir_root, workers=options.workers,
-                             retry_failed=options.retry_failed, progress=options.progress)
+                             retry_failed=options.retry_failed, progress=options.progress, runner=options.runner,
+                             beam_args=options.beam_args)
         self.build_result = result
         present = {build.read_shard_meta(shard)["split"] for shard in result.shards}
         if not present:

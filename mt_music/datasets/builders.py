@@ -38,6 +38,8 @@ class BuildOptions:
     workers: int | None = None  # None = all cores
     retry_failed: bool = False
     progress: bool = True
+    runner: str = "local"  # or a Beam runner (mt_music.data.distributed)
+    beam_args: tuple[str, ...] = ()
 
 
 class DatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -65,7 +67,8 @@ class DatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         missing = registry.missing(layout.name, manual_dir, config)
         options = self.build_options
         result = prepare.prepare_all(layout, config, items, self.data_dir_root, workers=options.workers,
-                                     retry_failed=options.retry_failed, progress=options.progress, missing=missing)
+                                     retry_failed=options.retry_failed, progress=options.progress, missing=missing,
+                                     runner=options.runner, beam_args=tuple(options.beam_args))
         self.prepare_result = result
         split_of = {path: item.split for item, path in _prepared_paths(items, result)}
         present = [split for split in SPLITS if split in split_of.values()]

@@ -12,20 +12,19 @@ and retried only on request. TF-free: `builders` turns the prepared items into a
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import pathlib
 import pickle
+import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
 
+from mt_music.data import distributed
 from mt_music.datasets.items import Item, Layout
 
 PREPARED_DIR = "mt_music_prepared"
@@ -182,8 +181,10 @@ def _prepare_one(args: tuple[Item, Layout, str]) -> tuple[str, str | None]:
 
 def prepare_all(layout: Layout, config: str, items: list[Item], data_dir: str | os.PathLike, *,
                 workers: int | None = None, retry_failed: bool = False, progress: bool = True,
-                missing: list[tuple[str, str]] = ()) -> PrepareResult:
-    """Prepares every item not prepared yet (failed ones again only with `retry_failed`); resumable."""
+                missing: list[tuple[str, str]] = (), runner: str = distributed.LOCAL,
+                beam_args: tuple[str, ...] = ()) -> PrepareResult:
+    """Prepares every item not prepared yet (failed ones again only with `retry_failed`); resumable.
+    `runner`: the local process pool, or a Beam runner (`mt_music.data.distributed`)."""
     started = time.perf_counter()
     out = prepared_dir(data_dir, layout.name, config)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,19 +192,12 @@ def prepare_all(layout: Layout, config: str, items: list[Item], data_dir: str | 
     todo = [item for item in items if not paths[item.id].exists()
             and (retry_failed or not paths[item.id].with_suffix(".failed.json").exists())]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=f"prepare {layout.name}/{config}",
-               unit="item", disable=not progress)
+    if progress and len(items) > len(todo):
+        print(f"{len(items) - len(todo)} of {len(items)} items prepared before", file=sys.stderr)
     jobs = [(item, layout, str(paths[item.id])) for item in todo]
-    if workers == 1:
-        for job in jobs:
-            _prepare_one(job)
-            bar.update(1)
-    else:
-        # spawn: the caller (TFDS) has TensorFlow's threads, which a forked child would inherit half-locked
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for _ in pool.map(_prepare_one, jobs, chunksize=1):
-                bar.update(1)
-    bar.close()
+    for _ in distributed.map_units(_prepare_one, jobs, runner=runner, workers=workers, beam_args=beam_args,
+                                   progress=progress, description=f"prepare {layout.name}/{config}", unit="item"):
+        pass
     failures = []
     for item in items:
         failed = paths[item.id].with_suffix(".failed.json")

@@ -9,14 +9,13 @@ complete folder at the end of each run (written to a temporary name, then rename
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
-import multiprocessing
 import os
 import pathlib
 import tempfile
 
+from mt_music.data import distributed
 from mt_music.data.directions import LengthLimits
 from mt_music.errors import UserError, check_output_dir, is_user_error, one_line
 from mt_music.ytsv import pairs as pair_cutting
@@ -85,7 +84,7 @@ def _atomic_write(path: pathlib.Path, text: str) -> None:
 
 def run(videos: str | pathlib.Path, metadata: str | pathlib.Path, out: str | pathlib.Path,
         ids: list[str] | None = None, workers: int = 1, progress: bool = True,
-        limits: LengthLimits | None = None) -> dict:
+        limits: LengthLimits | None = None, runner: str = distributed.LOCAL, beam_args: tuple[str, ...] = ()) -> dict:
     """Cuts every usable video of `videos` into `out`; returns the summary (also in `out`/summary.json)."""
     videos = pathlib.Path(videos).expanduser()
     if not videos.is_dir():
@@ -106,7 +105,7 @@ def run(videos: str | pathlib.Path, metadata: str | pathlib.Path, out: str | pat
             resumed.append(video_id)
         else:
             jobs.append(Job(video_id, path, rows[video_id], splits[video_id], out, limits or LengthLimits()))
-    results = _run_jobs(jobs, workers, progress)
+    results = _run_jobs(jobs, workers, progress, runner, tuple(beam_args))
     for result in results:
         if result["status"] == "failed":
             failed[result["video_id"]] = result["reason"]
@@ -117,23 +116,10 @@ def run(videos: str | pathlib.Path, metadata: str | pathlib.Path, out: str | pat
     return summary
 
 
-def _run_jobs(jobs: list[Job], workers: int, progress: bool) -> list[dict]:
-    from tqdm import tqdm
-
-    results = []
-    with tqdm(total=len(jobs), unit="video", desc="ytsv pairs", disable=not progress or not jobs) as bar:
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(process_job(job))
-                bar.update()
-            return results
-        # spawn: the caller may hold threads (JAX, TensorFlow) that fork would copy half-locked
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-            for future in concurrent.futures.as_completed([pool.submit(process_job, job) for job in jobs]):
-                results.append(future.result())
-                bar.update()
-    return results
+def _run_jobs(jobs: list[Job], workers: int, progress: bool, runner: str, beam_args: tuple[str, ...]) -> list[dict]:
+    return [result for _, result in distributed.map_units(process_job, jobs, runner=runner, workers=workers,
+                                                          beam_args=beam_args, progress=progress and bool(jobs),
+                                                          description="ytsv pairs", unit="video")]
 
 
 def assemble(out: pathlib.Path, splits: dict[str, str], skipped: dict[str, str], failed: dict[str, str]) -> dict:
