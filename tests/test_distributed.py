@@ -1,11 +1,12 @@
 """The build steps as Apache Beam pipelines (DirectRunner, 2 workers) write what the local process pool writes:
 the dataset preparation byte for byte, the corpus build's images and LMX byte for byte (its FluidSynth audio as
-close as the synthesizer repeats itself), the score-video pairs file for file."""
+close as the synthesizer repeats itself), the score-video pairs file for file, the codec bake record for record."""
 
 from __future__ import annotations
 
 import json
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +20,9 @@ from mt_music.errors import UserError
 from mt_music.ytsv import pipeline
 
 BEAM = dict(runner="DirectRunner", workers=2)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CODECS = ROOT / "assets" / "codecs"
+sys.path.insert(0, str(ROOT / "tools"))
 
 
 def test_map_units_gives_every_result_with_its_index_on_either_runner():
@@ -73,3 +77,31 @@ def test_score_video_pairs_are_the_same(tmp_path):
     assert images and all((tmp_path / "local" / p).read_bytes() == (tmp_path / "DirectRunner" / p).read_bytes()
                           for p in images)
     assert pathlib.Path(tmp_path / "DirectRunner" / truth.video_id / "audio.flac").is_file()
+
+
+def test_token_bake_writes_the_same_shards(tmp_path):
+    import bake_codec_tokens
+    import build_dataset
+    from layout_fixtures import olimpic
+
+    from mt_music import errors
+    from mt_music.data import token_records
+
+    olimpic.write(tmp_path / "manual")
+    assert errors.main_with_errors(build_dataset.main, ["olimpic/synthetic", "--manual-dir", str(tmp_path / "manual"),
+                                                        "--data-dir", str(tmp_path / "data"), "--no-progress"]) == 0
+    for runner in ("local", "DirectRunner"):
+        assert errors.main_with_errors(bake_codec_tokens.main, [
+            "--image-codec", f"{CODECS}/image_cpu", "--corpus", "olimpic/synthetic", "--data-dir", str(tmp_path / "data"),
+            "--image-variants", "2", "--examples-per-shard", "1", "--out", str(tmp_path / runner), "--no-progress",
+            "--runner", runner, "--workers", "2"]) == 0
+    shards = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("tokens-*.tfrecord"))
+    assert len(shards) >= 3
+    assert shards == sorted(p.relative_to(tmp_path / "DirectRunner")
+                            for p in (tmp_path / "DirectRunner").rglob("tokens-*.tfrecord"))
+    for shard in shards:  # the same records (proto maps serialize in no fixed order, so not the same bytes)
+        [local] = token_records.read(str(tmp_path / "local" / shard))
+        [beam] = token_records.read(str(tmp_path / "DirectRunner" / shard))
+        assert local.keys() == beam.keys()
+        for key in local:
+            assert np.array_equal(np.asarray(local[key]), np.asarray(beam[key])), (shard, key)

@@ -22,6 +22,8 @@ and skipped when a re-run with the same codecs finds it. Each shard records its 
 (path, step, parameter fingerprint) in `<shard>.codec.json`; a bake with other codecs into
 the same `--out` stops before writing anything, unless `--overwrite` re-bakes every shard.
 Unreadable and silent inputs are skipped with a note; a bake with nothing usable is an error.
+`--runner DirectRunner` (or any Beam runner, with --beam-option=…) bakes a --corpus's shards as an
+Apache Beam pipeline, one unit per shard, into the same files.
 `tools/decode_codec_tokens.py` turns records back into PNG / WAV.
 """
 
@@ -33,6 +35,7 @@ import sys
 import time
 
 from mt_music.codecs import tokenizer
+from mt_music.data import bake_units, distributed
 from mt_music.data.token_bake import (
     Baker,
     bake_split,
@@ -70,6 +73,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true",
                         help="re-bake shards that other codecs made (default: stop with an error)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    distributed.add_runner_flags(parser)
+    parser.add_argument("--workers", type=int, help="Beam workers (with --runner DirectRunner; default: all cores)")
     args = parser.parse_args(argv)
     if not (args.image_codec or args.audio_codec):
         parser.error("give --image-codec and/or --audio-codec")
@@ -86,6 +91,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--degraded-variants must be 0 or more")
     if args.examples_per_shard < 1:
         parser.error("--examples-per-shard must be at least 1")
+    if args.runner != distributed.LOCAL and not args.corpus:
+        parser.error("--runner other than local bakes a --corpus (a directory bake runs here)")
     return args
 
 
@@ -115,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         summary["corpus"] = args.corpus
         sizes = {split: corpus_size(args.corpus, split, args.data_dir) for split in args.splits}  # fails early
         for split in args.splits:
-            summary["splits"][split] = bake_split(baker, corpus_examples(args.corpus, split, args.data_dir),
-                                                  sizes[split], out / split, description=f"bake {split}", **bake)
+            if args.runner == distributed.LOCAL:
+                summary["splits"][split] = bake_split(baker, corpus_examples(args.corpus, split, args.data_dir),
+                                                      sizes[split], out / split, description=f"bake {split}", **bake)
+            else:
+                summary["splits"][split] = _bake_with_beam(args, split, sizes[split], out / split, codecs)
     else:
         files = directory_files(args.images_dir, args.audio_dir)
         if not files:
@@ -130,6 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     (out / "bake.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary["splits"]), f"in {summary['seconds']} s → {out}")
     return 0
+
+
+def _bake_with_beam(args: argparse.Namespace, split: str, total: int, out_dir, codecs: dict) -> dict:
+    """One Beam unit per shard (`mt_music.data.bake_units`): the same shard files as the sequential bake."""
+    settings = bake_units.BakeSettings(args.image_codec, args.image_codec_step, args.audio_codec, args.audio_codec_step,
+                                       not args.no_shifts, args.image_variants, args.audio_variants,
+                                       args.degraded_variants)
+    units = bake_units.shard_units(settings, args.corpus, split, total, args.data_dir, out_dir, args.examples_per_shard,
+                                   codecs)
+    counts = {"examples_written": 0, "examples_skipped_existing": 0}
+    for _, result in distributed.map_units(bake_units.bake_shard, units, runner=args.runner, workers=args.workers,
+                                           beam_args=tuple(args.beam_option), progress=False):
+        for key in counts:
+            counts[key] += result[key]
+    return counts
 
 
 def _load(path: str | None, step: int | None, kind: str) -> tokenizer.TrainedCodec | None:

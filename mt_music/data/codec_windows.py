@@ -58,7 +58,7 @@ def corpus_examples(config: str, split: str, data_dir: str | None = None, limit:
     (`mt_music.datasets`: olimpic/synthetic, maestro/v3, …; a split it does not ship has no examples);
     clear DataErrors for unknown/unbuilt configs."""
     builder = record_builder(config, data_dir)
-    if split not in builder.info.splits:
+    if split.split("[")[0] not in builder.info.splits:  # "train[0:64]": a slice of a split
         if _is_dataset(config) and split in ("train", "validation", "test"):
             return
         raise DataError(f"unknown split {split!r}; {config} has {', '.join(builder.info.splits)}")

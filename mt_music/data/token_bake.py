@@ -211,12 +211,37 @@ class Baker:
         return token_records.serialize(example_id, **kwargs)
 
 
+def made_by(path: pathlib.Path, codecs: dict) -> bool:
+    """Whether the shard at `path` exists and these codecs made it (a resumed bake skips it)."""
+    return path.exists() and _shard_codecs(path) == _comparable(codecs)
+
+
+def write_shard(baker: Baker, examples, path: pathlib.Path, codecs: dict, bar=None) -> int:
+    """Writes one shard atomically with its codec sidecar; returns the records written."""
+    import tensorflow as tf
+
+    tmp = path.with_suffix(".tmp")
+    written = 0
+    with tf.io.TFRecordWriter(str(tmp)) as writer:
+        for example in examples:
+            writer.write(baker.record(*example))
+            written += 1
+            if bar is not None:
+                bar.update(1)
+    # the old shard goes first and the sidecar comes before the new shard: a bake killed in
+    # between leaves no shard with another shard's sidecar
+    path.unlink(missing_ok=True)
+    sidecar = pathlib.Path(str(path) + CODEC_SIDECAR)
+    sidecar.with_suffix(".tmp").write_text(json.dumps(codecs, indent=1))
+    os.replace(sidecar.with_suffix(".tmp"), sidecar)
+    os.replace(tmp, path)
+    return written
+
+
 def bake_split(baker: Baker, examples, total: int, out_dir: pathlib.Path, examples_per_shard: int,
                progress: bool, description: str, codecs: dict, overwrite: bool = False) -> dict:
     """Writes shards of `examples_per_shard` records with their codec sidecars; shards that the same
     codecs made are skipped (resume), others are baked again when `overwrite`."""
-    import tensorflow as tf
-
     from mt_music.data import token_records
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -227,25 +252,12 @@ def bake_split(baker: Baker, examples, total: int, out_dir: pathlib.Path, exampl
         if not chunk:
             break
         path = out_dir / token_records.FILE_PATTERN.format(index=index)
-        if path.exists() and _shard_codecs(path) == _comparable(codecs):
+        if made_by(path, codecs):
             skipped += len(chunk)
+            bar.update(len(chunk))
         elif path.exists() and not overwrite:
             raise UserError(f"{path} was baked with other codecs; bake into a new --out, or pass --overwrite")
         else:
-            tmp = path.with_suffix(".tmp")
-            with tf.io.TFRecordWriter(str(tmp)) as writer:
-                for example in chunk:
-                    writer.write(baker.record(*example))
-                    bar.update(1)
-            # the old shard goes first and the sidecar comes before the new shard: a bake killed in
-            # between leaves no shard with another shard's sidecar
-            path.unlink(missing_ok=True)
-            sidecar = pathlib.Path(str(path) + CODEC_SIDECAR)
-            sidecar.with_suffix(".tmp").write_text(json.dumps(codecs, indent=1))
-            os.replace(sidecar.with_suffix(".tmp"), sidecar)
-            os.replace(tmp, path)
-            written += len(chunk)
-            continue
-        bar.update(len(chunk))
+            written += write_shard(baker, chunk, path, codecs, bar)
     bar.close()
     return {"examples_written": written, "examples_skipped_existing": skipped}
