@@ -6,7 +6,8 @@ its own output file atomically, and a small JSON-able result per unit for the su
 that function over the units:
 
 - `runner="local"`: a spawn process pool on this machine (`workers`), results in unit order;
-- `runner="DirectRunner"` (Beam on this machine, `workers` processes) or any other Beam runner
+- `runner="DirectRunner"` (Beam's Python runner, FnApiRunner, on this machine with `workers` processes;
+  never Prism, which Beam would download) or any other Beam runner
   (`DataflowRunner`, `FlinkRunner`, `SparkRunner`, …) with its pipeline options in `beam_args`
   (`--project=… --region=… --temp_location=gs://…`): `Create(units) | Reshuffle | Map(fn)`, the results
   written as text by the workers into `results_dir` and read back by the driver.
@@ -31,8 +32,7 @@ from tqdm import tqdm
 from mt_music.errors import UserError
 
 LOCAL = "local"
-BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner",
-                "PrismRunner")
+BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner")
 RUNNERS = (LOCAL,) + BEAM_RUNNERS
 
 
@@ -99,7 +99,9 @@ def pipeline_options(runner: str, workers: int, beam_args: Sequence[str]):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     logging.getLogger("apache_beam").setLevel(logging.WARNING)  # its INFO lines would bury the progress
-    args = [f"--runner={runner}", *beam_args]
+    # DirectRunner means Beam's Python runner here: Beam's own DirectRunner would first try Prism, a Go binary
+    # it downloads, and nothing of mt_music downloads at run time
+    args = [f"--runner={'FnApiRunner' if runner == 'DirectRunner' else runner}", *beam_args]
     if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         args.append("--default_sdk_harness_log_level=WARNING")
     if runner == "DirectRunner" and not any(a.startswith("--direct_num_workers") for a in beam_args):
