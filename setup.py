@@ -36,6 +36,8 @@ DATA_PIPELINE = [
     "tensorflow-text>=2.16,<2.22",
     "tensorflow-datasets>=4.9.4",
     "seqio>=0.0.19",
+    "sentencepiece<0.2.3",  # 0.2.3's generated protobuf code needs protobuf 7, which apache-beam does not allow
+    "apache-beam>=2.60",  # --runner: the build steps as Beam pipelines
     "tensorboard>=2.16",  # clu's SummaryWriter (TensorFlow hosts)
 ]
 MODEL_CORE = [

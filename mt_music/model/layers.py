@@ -75,9 +75,24 @@ class LayerNorm(nn.Module):
         return (y * scale.astype(jnp.float32) + bias.astype(jnp.float32)).astype(self.dtype)
 
 
+ATTENTION_IMPLEMENTATIONS = ("einsum", "xla", "cudnn")
+
+
 def dot_product_attention(query: Array, key: Array, value: Array, mask: Array | None,
-                          dropout: nn.Dropout | None = None, deterministic: bool = True) -> Array:
-    """softmax(q k^T / sqrt(d)) v with fp32 logits; q [B, Lq, H, D], k/v [B, Lk, H, D]."""
+                          dropout: nn.Dropout | None = None, deterministic: bool = True,
+                          implementation: str = "einsum") -> Array:
+    """softmax(q k^T / sqrt(d)) v; q [B, Lq, H, D], k/v [B, Lk, H, D], mask broadcastable to [B, H, Lq, Lk].
+
+    "einsum": our own, fp32 logits, dropout on the attention weights. "xla" / "cudnn":
+    `jax.nn.dot_product_attention` (cuDNN's fused flash attention on NVIDIA GPUs, bf16/fp16 only); fused
+    kernels have no attention-weight dropout, so there dropout acts only on the residual branches.
+    """
+    if implementation != "einsum":
+        if implementation not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(f"attention implementation must be one of {ATTENTION_IMPLEMENTATIONS}, got {implementation!r}")
+        if mask is not None:
+            mask = jnp.broadcast_to(mask, (query.shape[0], 1, query.shape[1], key.shape[1]))
+        return jax.nn.dot_product_attention(query, key, value, mask=mask, implementation=implementation)
     query = query / jnp.sqrt(query.shape[-1]).astype(query.dtype)
     logits = jnp.einsum("bqhd,bkhd->bhqk", query, key, preferred_element_type=jnp.float32)
     if mask is not None:
@@ -126,6 +141,7 @@ class MultiHeadAttention(nn.Module):
     cross: bool = False
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
+    implementation: str = "einsum"  # one of ATTENTION_IMPLEMENTATIONS
 
     def _projection(self, features: tuple[int, ...], axes: tuple[str, ...], in_dims: int, name: str) -> Projection:
         return Projection(features, axes, in_dims, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
@@ -153,7 +169,7 @@ class MultiHeadAttention(nn.Module):
             key, value, mask = self._update_cache(key, value, mask)
 
         dropout = nn.Dropout(self.dropout_rate) if self.dropout_rate > 0 else None
-        out = dot_product_attention(query, key, value, mask, dropout, deterministic)
+        out = dot_product_attention(query, key, value, mask, dropout, deterministic, self.implementation)
         out = self._projection((inputs_q.shape[-1],), ("heads", "kv", "embed"), 2, "out")(out)
         return constrain(out, ("batch", "length", "embed"))
 

@@ -59,6 +59,7 @@ class TransformerConfig:
     dtype: str = "bfloat16"  # activations / matmuls
     param_dtype: str = "float32"
     remat_policy: str = "none"  # one of REMAT_POLICIES, applied per layer
+    attention: str = "einsum"  # layers.ATTENTION_IMPLEMENTATIONS: einsum, xla, cudnn (fused, NVIDIA GPUs)
     # Position table ranges (x per modality, then image rows for y).
     max_lmx_positions: int = 1024
     max_midi_positions: int = 1024
@@ -67,6 +68,8 @@ class TransformerConfig:
     max_image_rows: int = 27  # y = row + 1 for rows 0..25; y = 0 is the zero vector
 
     def __post_init__(self):
+        if self.attention not in layers.ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(f"attention must be one of {layers.ATTENTION_IMPLEMENTATIONS}, got {self.attention!r}")
         if self.remat_policy not in REMAT_POLICIES:
             raise ValueError(f"remat_policy must be one of {sorted(REMAT_POLICIES)}, got {self.remat_policy!r}")
         if self.emb_dim % self.sub_decoder_heads:
@@ -129,7 +132,7 @@ class SelfAttentionLayer(nn.Module):
         cfg = self.config
         h = layers.LayerNorm(**_dtypes(cfg), name="pre_attention_norm")(x)
         h = layers.MultiHeadAttention(self.num_heads, self.head_dim, cfg.dropout_rate, **_dtypes(cfg),
-                                      name="attention")(h, h, mask, deterministic=deterministic)
+                                      implementation=cfg.attention, name="attention")(h, h, mask, deterministic=deterministic)
         x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
         h = layers.LayerNorm(**_dtypes(cfg), name="pre_mlp_norm")(x)
         h = layers.Mlp(cfg.mlp_dim, cfg.dropout_rate, **_dtypes(cfg), name="mlp")(h, deterministic)
@@ -146,7 +149,8 @@ class DecoderLayer(nn.Module):
     def __call__(self, x: Array, encoded: Array, self_mask: Array | None, cross_mask: Array,
                  deterministic: bool, decode: bool) -> Array:
         cfg = self.config
-        attention = dict(num_heads=cfg.num_heads, head_dim=cfg.head_dim, dropout_rate=cfg.dropout_rate, **_dtypes(cfg))
+        attention = dict(num_heads=cfg.num_heads, head_dim=cfg.head_dim, dropout_rate=cfg.dropout_rate,
+                         implementation=cfg.attention, **_dtypes(cfg))
         h = layers.LayerNorm(**_dtypes(cfg), name="pre_self_attention_norm")(x)
         h = layers.MultiHeadAttention(**attention, name="self_attention")(
             h, h, self_mask, deterministic=deterministic, decode=decode)
