@@ -99,10 +99,10 @@ def test_maestro_items_carry_pedal_sustain_and_metadata(written):
 def test_maestro_missing_wav_is_reported_not_listed(written, caplog):
     root, _ = written["maestro"]
     with caplog.at_level(logging.WARNING):
-        listed = [item.id for item in maestro.list_items(root, "v3")]
+        listed = [item.id for item in maestro.LAYOUT.items(root, "v3")]
     assert maestro_fixture.MISSING_ID not in listed
     assert maestro_fixture.MISSING_ID in caplog.text
-    (gone_id, reason), = maestro.missing(root, "v3")
+    (gone_id, reason), = maestro.LAYOUT.missing(root, "v3")
     assert gone_id == maestro_fixture.MISSING_ID and "no audio file" in reason and reason.endswith(".wav")
 
 
@@ -115,7 +115,7 @@ def test_maestro_csv_wins_and_json_alone_is_read(written, tmp_path):
     assert [item.id for item in maestro.LAYOUT.items(root, "v3")] == [maestro_fixture.ROWS[0][2]]
     (folder / "maestro-v3.0.0.csv").unlink()  # the (column-oriented) JSON alone
     assert [item.id for item in maestro.LAYOUT.items(root, "v3")] == every
-    assert maestro.missing(root, "v3")[0][0] == maestro_fixture.MISSING_ID
+    assert maestro.LAYOUT.missing(root, "v3")[0][0] == maestro_fixture.MISSING_ID
     # the dataset folder itself as manual_dir
     assert [item.id for item in maestro.LAYOUT.items(folder, "v3")] == every
 
@@ -152,7 +152,7 @@ def test_musicnet_splits_follow_mt3_ids_not_folders(written):
 
 def test_musicnet_missing_label_and_recording_reported(written):
     root, _ = written["musicnet_em"]
-    reported = dict(musicnet_em.missing(root, "mt3"))
+    reported = dict(musicnet_em.LAYOUT.missing(root, "mt3"))
     assert sorted(reported) == sorted(musicnet_fixture.MISSING)
     assert "MusicNet-EM label" in reported["2194"] and "2194.mid" in reported["2194"]
     assert "no recording" in reported["2628"] and "2628.wav" in reported["2628"]
@@ -186,17 +186,17 @@ def test_slakh_stems_follow_metadata(written):
 
 def test_slakh_missing_mix_and_orig_layout_duplicates(written, tmp_path):
     root = copy_of(written, "slakh2100", tmp_path)
-    (reported_id, reason), = slakh2100.missing(root, "redux")
+    (reported_id, reason), = slakh2100.LAYOUT.missing(root, "redux")
     assert reported_id == slakh_fixture.MISSING_ID and "mix.flac" in reason
     # Slakh2100-orig keeps the duplicates in their splits: a redux-omitted id in test/ is left out and reported
     base = root / "slakh2100_flac_redux"
     shutil.move(base / "omitted" / slakh_fixture.OMITTED_ID, base / "test" / slakh_fixture.OMITTED_ID)
     shutil.rmtree(base / "omitted")
     assert slakh_fixture.OMITTED_ID not in [item.id for item in slakh2100.LAYOUT.items(root, "redux")]
-    assert "omitted from Slakh2100-redux" in dict(slakh2100.missing(root, "redux"))[slakh_fixture.OMITTED_ID]
+    assert "omitted from Slakh2100-redux" in dict(slakh2100.LAYOUT.missing(root, "redux"))[slakh_fixture.OMITTED_ID]
     # a stem whose metadata says midi_saved but whose MIDI is gone makes the track unusable
     (base / "train" / "Track00001" / "MIDI" / "S02.mid").unlink()
-    assert "S02.mid" in dict(slakh2100.missing(root, "redux"))["Track00001"]
+    assert "S02.mid" in dict(slakh2100.LAYOUT.missing(root, "redux"))["Track00001"]
     # the split folders directly in manual_dir
     assert [item.id for item in slakh2100.LAYOUT.items(base, "redux")] == ["Track01501", "Track01877"]
 
@@ -207,13 +207,13 @@ def test_layout_errors_name_the_missing_path_and_the_layout(written, tmp_path, n
     root, (fixture,) = written[name]
     config = fixture.config
     for wrong in (tmp_path / "nowhere", root.parent):  # a missing directory; the folder above the dataset
-        for call in (lambda path: module.LAYOUT.items(path, config), lambda path: module.missing(path, config)):
+        for call in (lambda path: module.LAYOUT.items(path, config), lambda path: module.LAYOUT.missing(path, config)):
             with pytest.raises(items.LayoutError) as error:
                 call(wrong)
             message = str(error.value)
             assert str(wrong) in message and module.EXPECTED_LAYOUT in message
     with pytest.raises(items.LayoutError, match="no config"):
-        module.missing(root, "nonsense")
+        module.LAYOUT.missing(root, "nonsense")
 
 
 def test_missing_metadata_files_are_named(written, tmp_path):
@@ -224,10 +224,10 @@ def test_missing_metadata_files_are_named(written, tmp_path):
         maestro.LAYOUT.items(root, "v3")
     assert maestro.EXPECTED_LAYOUT in str(error.value)
     with pytest.raises(items.LayoutError, match=r"2004.*is missing"):  # a year folder is not the dataset either
-        maestro.missing(root / "maestro-v3.0.0" / "2004", "v3")
+        maestro.LAYOUT.missing(root / "maestro-v3.0.0" / "2004", "v3")
     (root / "maestro-v3.0.0" / "maestro-v3.0.0.csv").write_text("composer,title\nX,Y\n", encoding="utf-8")
     with pytest.raises(items.LayoutError, match="no column canonical_composer"):
-        maestro.missing(root, "v3")
+        maestro.LAYOUT.missing(root, "v3")
 
     for removed, message in (("musicnet_metadata.csv", "musicnet_metadata.csv is missing"),
                              ("musicnet_em", "musicnet_em is missing"), ("musicnet/test_data", "test_data is missing")):

@@ -70,7 +70,7 @@ def test_every_fixture_item_is_listed_with_its_files_split_lmx_and_fields(writte
             if expected.duration is not None:
                 assert item.audio.is_file() and item.span is not None
                 assert item.span[1] - item.span[0] == pytest.approx(expected.duration, abs=0.05)
-        assert module.missing(root, fixture.config) == []
+        assert module.LAYOUT.missing(root, fixture.config) == []
         assert [i.id for i in module.LAYOUT.items(root, fixture.config)] == [i.id for i in listed]  # stable order
 
 
@@ -81,7 +81,7 @@ def test_layouts_are_system_level_and_document_their_source(name):
     assert layout.name == name and layout.level == "system"
     assert {"image", "lmx"} <= set(layout.modalities) <= {"image", "lmx", "midi", "audio"}
     assert layout.homepage.startswith("https://") and "@" in layout.citation and layout.description
-    assert list(inspect.signature(module.missing).parameters) == ["root", "config"]
+    assert module.LAYOUT.scan is module.scan and list(inspect.signature(module.scan).parameters) == ["root", "config"]
     assert "http" in module.__doc__
 
 
@@ -156,22 +156,22 @@ def test_listed_samples_whose_files_are_gone_are_reported_and_left_out(copy_of, 
         synthetic = olimpic.LAYOUT.items(root, "synthetic")
     assert "samples/6583477/p1-s2" not in {i.id for i in synthetic} and len(synthetic) == 4
     assert any("samples/6583477/p1-s2" in record.getMessage() for record in caplog.records)
-    [(sample, reason)] = olimpic.missing(root, "synthetic")
+    [(sample, reason)] = olimpic.LAYOUT.missing(root, "synthetic")
     assert sample == "samples/6583477/p1-s2" and "p1-s2.png" in reason and "samples.train.txt" in reason
-    assert [s for s, _ in olimpic.missing(root, "scanned")] == ["samples/6586696/p1-s1"]
+    assert [s for s, _ in olimpic.LAYOUT.missing(root, "scanned")] == ["samples/6586696/p1-s1"]
 
     root = copy_of("grandstaff_lmx")
     sample = "chopin/mazurkas/mazurka06-2/maj3_up_m-21-25"
     _remove(root / "grandstaff-lmx" / f"{sample}_distorted.jpg")
-    assert grandstaff_lmx.missing(root, "clean") == []  # its clean image is still there
-    [(gone, reason)] = grandstaff_lmx.missing(root, "distorted")
+    assert grandstaff_lmx.LAYOUT.missing(root, "clean") == []  # its clean image is still there
+    [(gone, reason)] = grandstaff_lmx.LAYOUT.missing(root, "distorted")
     assert gone == sample and "_distorted.jpg" in reason and "samples.dev.txt" in reason
     assert sample not in {i.id for i in grandstaff_lmx.LAYOUT.items(root, "distorted")}
 
     root = copy_of("bpsd")
     _remove(root / "bpsd_systems" / "Beethoven_Op002No3-01" / "Beethoven_Op002No3-01@0000_1.png")
     _remove(root / bpsd_fixture.DATASET / bpsd.MEASURE_DIR / "Beethoven_Op049No2-01_FG58.csv")
-    gone = dict(bpsd.missing(root, "scanned"))
+    gone = dict(bpsd.LAYOUT.missing(root, "scanned"))
     assert set(gone) == {"Beethoven_Op002No3-01@0000_1", "Beethoven_Op049No2-01@0000_0/FG58"}
     assert "image" in gone["Beethoven_Op002No3-01@0000_1"]
     assert "Beethoven_Op049No2-01_FG58.csv" in gone["Beethoven_Op049No2-01@0000_0/FG58"]
@@ -183,7 +183,7 @@ def test_a_bad_bpsd_systems_row_is_reported_not_fatal(copy_of):
     root = copy_of("bpsd")
     table = root / "bpsd_systems" / "systems.csv"
     table.write_text(table.read_text() + "Op010No1-01;0;0;5;x\nSonata;0;1;1;2\nOp013-01;0;0;1;3\n")
-    gone = [reason for _, reason in bpsd.missing(root, "scanned")]
+    gone = [reason for _, reason in bpsd.LAYOUT.missing(root, "scanned")]
     assert len(gone) == 3
     assert "integers" in gone[0] and "not a BPSD piece name" in gone[1] and "image" in gone[2]
     assert len(bpsd.LAYOUT.items(root, "scanned")) == 4
@@ -208,7 +208,7 @@ def test_a_missing_split_file_is_one_error_naming_it_and_the_layout(copy_of, nam
     message = _layout_error(module.LAYOUT, root, config)
     assert str(root / split_file) in message and module.EXPECTED_LAYOUT in message
     with pytest.raises(items.LayoutError):
-        module.missing(root, config)
+        module.LAYOUT.missing(root, config)
 
 
 def test_bpsd_says_what_it_lacks_when_the_system_annotations_are_absent(copy_of):

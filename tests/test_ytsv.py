@@ -147,11 +147,11 @@ def test_layout_lists_the_kept_pairs_and_missing_files(video, cut, tmp_path):
     for item in found:
         assert item.image.is_file() and item.image.name.endswith("-systems.png") and item.audio.name == "audio.flac"
         assert item.span[1] - item.span[0] > 3 and item.fields["title"] == "Fixture Piece"
-    assert ytsv_layout.missing(out, "pairs") == []
+    assert ytsv_layout.LAYOUT.missing(out, "pairs") == []
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     (copy / video.video_id / rows[0]["image"]).unlink()
-    assert [item_id for item_id, _ in ytsv_layout.missing(copy, "pairs")] == [rows[0]["id"]]
+    assert [item_id for item_id, _ in ytsv_layout.LAYOUT.missing(copy, "pairs")] == [rows[0]["id"]]
     assert len(ytsv_layout.LAYOUT.items(copy, "pairs")) == len(rows) - 1
 
 

@@ -64,7 +64,7 @@ class DatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         layout, config = self.LAYOUT, self.builder_config.name
         manual_dir = pathlib.Path(dl_manager.manual_dir)
         items = layout.items(manual_dir, config)
-        missing = registry.missing(layout.name, manual_dir, config)
+        missing = layout.missing(manual_dir, config)
         options = self.build_options
         result = prepare.prepare_all(layout, config, items, self.data_dir_root, workers=options.workers,
                                      retry_failed=options.retry_failed, progress=options.progress, missing=missing,

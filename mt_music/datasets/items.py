@@ -14,10 +14,13 @@ import dataclasses
 import pathlib
 from collections.abc import Callable
 
+from absl import logging
+
 from mt_music.errors import UserError
 
 SPLITS = ("train", "validation", "test")
 LEVELS = ("system", "piece")  # "system": a score image's system (+ its text / audio); "piece": a recording
+LOGGED = 20  # left-out items named one by one in the log; the rest are counted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,20 +66,33 @@ class Layout:
     homepage: str
     citation: str
     expected_layout: str  # the directory tree a user must have (shown in errors and TFDS's instructions)
-    list_items: Callable[[pathlib.Path, str], list[Item]]  # (manual_dir, config) → items; LayoutError if wrong
+    # (manual_dir, config) → (items, (id, reason) of the listed examples left out); LayoutError if not the layout
+    scan: Callable[[pathlib.Path, str], tuple[list[Item], list[tuple[str, str]]]]
 
     def items(self, manual_dir: str | pathlib.Path, config: str) -> list[Item]:
         """The config's items; a LayoutError naming the expected layout when the directory is not it."""
+        root = self._root(manual_dir, config)
+        found, left_out = self.scan(root, config)
+        for item_id, reason in left_out[:LOGGED]:
+            logging.warning("%s/%s: left out %s: %s", self.name, config, item_id, reason)
+        if len(left_out) > LOGGED:
+            logging.warning("%s/%s: left out %d more (see missing())", self.name, config, len(left_out) - LOGGED)
+        if not found:
+            raise LayoutError(f"{root}: no {self.name}/{config} examples found; expected {self.expected_layout}")
+        return found
+
+    def missing(self, manual_dir: str | pathlib.Path, config: str) -> list[tuple[str, str]]:
+        """(id, reason) of the listed examples `items` leaves out: files absent, listed twice, …"""
+        return self.scan(self._root(manual_dir, config), config)[1]
+
+    def _root(self, manual_dir: str | pathlib.Path, config: str) -> pathlib.Path:
         root = pathlib.Path(manual_dir).expanduser()
         if config not in self.configs:
             raise LayoutError(f"{self.name} has no config {config!r} (known: {', '.join(self.configs)})")
         if not root.is_dir():
             raise LayoutError(f"{root}: no such directory; {self.name} expects the folder you downloaded, laid out "
                               f"as {self.expected_layout}")
-        items = self.list_items(root, config)
-        if not items:
-            raise LayoutError(f"{root}: no {self.name}/{config} examples found; expected {self.expected_layout}")
-        return items
+        return root
 
 
 def require(path: pathlib.Path, layout: str) -> pathlib.Path:

@@ -1,28 +1,23 @@
 """Every dataset mt_music can read, by name: `olimpic/synthetic`, `maestro/v3`, …
 
-A dataset is a `Layout` in `mt_music.datasets.layouts.<name>` (with `missing(root, config)`, the listed
-items whose files are absent). Imported lazily: listing names costs nothing, reading one imports its reader.
+A dataset is the `LAYOUT` of `mt_music.datasets.layouts.<name>`. Imported lazily: listing names costs
+nothing, reading one imports its reader.
 """
 
 from __future__ import annotations
 
 import importlib
 import pathlib
-from types import ModuleType
 
 from mt_music.datasets.items import Layout, LayoutError
 
 NAMES = ("olimpic", "grandstaff_lmx", "bpsd", "maestro", "musicnet_em", "slakh2100", "ytsv")
 
 
-def module(name: str) -> ModuleType:
+def layout(name: str) -> Layout:
     if name not in NAMES:
         raise LayoutError(f"unknown dataset {name!r}; known: {', '.join(NAMES)}")
-    return importlib.import_module(f"mt_music.datasets.layouts.{name}")
-
-
-def layout(name: str) -> Layout:
-    return module(name).LAYOUT
+    return importlib.import_module(f"mt_music.datasets.layouts.{name}").LAYOUT
 
 
 def parse(spec: str) -> tuple[Layout, str]:
@@ -37,7 +32,7 @@ def parse(spec: str) -> tuple[Layout, str]:
 
 def missing(name: str, root: str | pathlib.Path, config: str) -> list[tuple[str, str]]:
     """(id, reason) of the items the dataset lists whose files are not in `root`."""
-    return list(module(name).missing(pathlib.Path(root).expanduser(), config))
+    return layout(name).missing(root, config)
 
 
 def is_dataset_spec(spec: str) -> bool:

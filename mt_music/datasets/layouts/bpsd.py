@@ -38,8 +38,6 @@ import csv
 import pathlib
 import re
 
-from absl import logging
-
 from mt_music.datasets import items
 
 NAME = "bpsd"
@@ -159,10 +157,8 @@ def _recordings(audio_dir: pathlib.Path, piece: str) -> dict[str, pathlib.Path]:
     return found
 
 
-def _scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
-    if config not in CONFIGS:
-        raise items.LayoutError(f"{NAME} has no config {config!r} (known: {', '.join(CONFIGS)})")
-    root = pathlib.Path(root)
+def scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
+    """One item per listed system and recording with its bar times, and (id, reason) for the others."""
     dataset = dataset_dir(root)
     audio_dir = items.require(dataset / AUDIO_DIR, EXPECTED_LAYOUT)
     measure_dir = items.require(dataset / MEASURE_DIR, EXPECTED_LAYOUT)
@@ -223,19 +219,6 @@ def _scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple
     return listed, missing_systems
 
 
-def list_items(root: pathlib.Path, config: str) -> list[items.Item]:
-    """One item per listed system and recording with its bar times (the others: `missing`, logged)."""
-    listed, missing_systems = _scan(root, config)
-    for system, reason in missing_systems:
-        logging.warning("BPSD %s: leaving out %s: %s", config, system, reason)
-    return listed
-
-
-def missing(root: pathlib.Path, config: str) -> list[tuple[str, str]]:
-    """(id, reason) of every listed system (or system/performer) that `list_items` leaves out."""
-    return _scan(root, config)[1]
-
-
 LAYOUT = items.Layout(
     name=NAME,
     configs=CONFIGS,
@@ -248,5 +231,5 @@ LAYOUT = items.Layout(
     homepage="https://zenodo.org/records/12783403",
     citation=CITATION,
     expected_layout=EXPECTED_LAYOUT,
-    list_items=list_items,
+    scan=scan,
 )

@@ -22,8 +22,6 @@ from __future__ import annotations
 import pathlib
 import re
 
-from absl import logging
-
 from mt_music.datasets import items
 
 NAME = "grandstaff_lmx"
@@ -97,10 +95,8 @@ def _fields(base: str) -> dict:
     return fields
 
 
-def _scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
-    if config not in CONFIGS:
-        raise items.LayoutError(f"{NAME} has no config {config!r} (known: {', '.join(CONFIGS)})")
-    root = pathlib.Path(root)
+def scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
+    """The listed samples whose image (of the config) and LMX exist, and (id, reason) for the others."""
     release = release_dir(root)
     image_roots = _image_roots(root, release)
     listed: list[items.Item] = []
@@ -132,19 +128,6 @@ def _scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple
     return listed, missing_samples
 
 
-def list_items(root: pathlib.Path, config: str) -> list[items.Item]:
-    """The listed samples whose image (of the config) and LMX exist (the others: `missing`, logged)."""
-    listed, missing_samples = _scan(root, config)
-    for sample, reason in missing_samples:
-        logging.warning("GrandStaff-LMX %s: leaving out %s: %s", config, sample, reason)
-    return listed
-
-
-def missing(root: pathlib.Path, config: str) -> list[tuple[str, str]]:
-    """(sample id, reason) of every listed sample that `list_items` leaves out."""
-    return _scan(root, config)[1]
-
-
 LAYOUT = items.Layout(
     name=NAME,
     configs=CONFIGS,
@@ -157,5 +140,5 @@ LAYOUT = items.Layout(
     homepage="https://github.com/ufal/olimpic-icdar24",
     citation=CITATION,
     expected_layout=EXPECTED_LAYOUT,
-    list_items=list_items,
+    scan=scan,
 )

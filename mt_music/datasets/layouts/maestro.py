@@ -26,8 +26,6 @@ import csv
 import json
 import pathlib
 
-from absl import logging
-
 from mt_music.datasets import items
 
 NAME = "maestro"
@@ -48,8 +46,6 @@ EXPECTED_LAYOUT = f"""\
 
 def dataset_dir(manual_dir: pathlib.Path) -> pathlib.Path:
     """The folder holding the metadata: `manual_dir` itself or its `maestro-v3.0.0/`."""
-    if not manual_dir.is_dir():
-        raise items.LayoutError(f"{manual_dir}: no such directory; expected {EXPECTED_LAYOUT}")
     for candidate in (manual_dir, manual_dir / FOLDER):
         if (candidate / CSV_NAME).is_file() or (candidate / JSON_NAME).is_file():
             return candidate
@@ -91,11 +87,9 @@ def _json_rows(data) -> list[dict]:
     return [{name: values.get(key) for name, values in columns.items()} for key in keys]
 
 
-def scan(manual_dir: str | pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
+def scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
     """Every row whose files exist as an Item, and (id, reason) for every row left out."""
-    if config not in CONFIGS:
-        raise items.LayoutError(f"{NAME} has no config {config!r} (known: {', '.join(CONFIGS)})")
-    folder = dataset_dir(pathlib.Path(manual_dir).expanduser())
+    folder = dataset_dir(root)
     metadata, rows = read_rows(folder)
     found: dict[str, items.Item] = {}
     left_out: list[tuple[str, str]] = []
@@ -134,25 +128,6 @@ def _year(value) -> int | None:
         return None
 
 
-def list_items(manual_dir: pathlib.Path, config: str) -> list[items.Item]:
-    """The rows whose audio and MIDI exist; the others are logged (and listed by `missing`)."""
-    found, left_out = scan(manual_dir, config)
-    _log_left_out(left_out)
-    return found
-
-
-def missing(root: str | pathlib.Path, config: str) -> list[tuple[str, str]]:
-    """(id, reason) of every metadata row that `list_items` leaves out."""
-    return scan(root, config)[1]
-
-
-def _log_left_out(left_out: list[tuple[str, str]], shown: int = 20) -> None:
-    for item_id, reason in left_out[:shown]:
-        logging.warning("%s: left out %s: %s", NAME, item_id, reason)
-    if len(left_out) > shown:
-        logging.warning("%s: left out %d more rows (see missing())", NAME, len(left_out) - shown)
-
-
 LAYOUT = items.Layout(
     name=NAME,
     configs=CONFIGS,
@@ -170,5 +145,5 @@ LAYOUT = items.Layout(
   url={https://openreview.net/forum?id=r1lYRjC9F7}
 }""",
     expected_layout=EXPECTED_LAYOUT,
-    list_items=list_items,
+    scan=scan,
 )

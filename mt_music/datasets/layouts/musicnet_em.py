@@ -32,8 +32,6 @@ from __future__ import annotations
 import csv
 import pathlib
 
-from absl import logging
-
 from mt_music.datasets import items
 
 NAME = "musicnet_em"
@@ -71,8 +69,6 @@ def _find(candidates: list[pathlib.Path], what: str) -> pathlib.Path:
 
 def locate(manual_dir: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
     """(the MusicNet folder holding train_data/ and test_data/, the metadata CSV, the EM label folder)."""
-    if not manual_dir.is_dir():
-        raise items.LayoutError(f"{manual_dir}: no such directory; expected {EXPECTED_LAYOUT}")
     outer = manual_dir / MUSICNET
     music = _find([outer / folder for folder in RECORDING_FOLDERS] + [outer / MUSICNET / "train_data"],
                   "the MusicNet recordings").parent
@@ -109,11 +105,9 @@ def read_metadata(path: pathlib.Path) -> list[dict]:
     return rows
 
 
-def scan(manual_dir: str | pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
+def scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
     """Every metadata row with a recording and an EM label as an Item, and (id, reason) for the others."""
-    if config not in CONFIGS:
-        raise items.LayoutError(f"{NAME} has no config {config!r} (known: {', '.join(CONFIGS)})")
-    music, metadata, labels = locate(pathlib.Path(manual_dir).expanduser())
+    music, metadata, labels = locate(root)
     found: dict[str, items.Item] = {}
     left_out: list[tuple[str, str]] = []
     for number, row in enumerate(read_metadata(metadata)):
@@ -135,21 +129,6 @@ def scan(manual_dir: str | pathlib.Path, config: str) -> tuple[list[items.Item],
                 id=recording_id, split=split_of(recording_id), audio=audio, midi=label, apply_sustain=False,
                 fields={column: str(row.get(column) or "").strip() for column in ("composer", "composition", "ensemble")})
     return sorted(found.values(), key=lambda item: item.id), left_out
-
-
-def list_items(manual_dir: pathlib.Path, config: str) -> list[items.Item]:
-    """The recordings with an EM label; the rows left out are logged (and listed by `missing`)."""
-    found, left_out = scan(manual_dir, config)
-    for item_id, reason in left_out[:20]:
-        logging.warning("%s: left out %s: %s", NAME, item_id, reason)
-    if len(left_out) > 20:
-        logging.warning("%s: left out %d more rows (see missing())", NAME, len(left_out) - 20)
-    return found
-
-
-def missing(root: str | pathlib.Path, config: str) -> list[tuple[str, str]]:
-    """(id, reason) of every metadata row that `list_items` leaves out."""
-    return scan(root, config)[1]
 
 
 LAYOUT = items.Layout(
@@ -174,5 +153,5 @@ LAYOUT = items.Layout(
   year={2017}
 }""",
     expected_layout=EXPECTED_LAYOUT,
-    list_items=list_items,
+    scan=scan,
 )

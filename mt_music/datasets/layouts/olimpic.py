@@ -21,8 +21,6 @@ from __future__ import annotations
 import pathlib
 import re
 
-from absl import logging
-
 from mt_music.datasets import items
 
 NAME = "olimpic"
@@ -72,10 +70,9 @@ def release_dir(root: pathlib.Path, config: str) -> pathlib.Path:
                             f"expected {EXPECTED_LAYOUT}")
 
 
-def _scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
-    if config not in CONFIGS:
-        raise items.LayoutError(f"{NAME} has no config {config!r} (known: {', '.join(CONFIGS)})")
-    release = release_dir(pathlib.Path(root), config)
+def scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
+    """The listed samples whose PNG and LMX exist, and (id, reason) for the others."""
+    release = release_dir(root, config)
     listed: list[items.Item] = []
     missing_samples: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -104,19 +101,6 @@ def _scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple
     return listed, missing_samples
 
 
-def list_items(root: pathlib.Path, config: str) -> list[items.Item]:
-    """The config's listed samples whose PNG and LMX exist (the others: `missing`, logged)."""
-    listed, missing_samples = _scan(root, config)
-    for sample, reason in missing_samples:
-        logging.warning("OLiMPiC %s: leaving out %s: %s", config, sample, reason)
-    return listed
-
-
-def missing(root: pathlib.Path, config: str) -> list[tuple[str, str]]:
-    """(sample id, reason) of every listed sample that `list_items` leaves out."""
-    return _scan(root, config)[1]
-
-
 LAYOUT = items.Layout(
     name=NAME,
     configs=CONFIGS,
@@ -128,5 +112,5 @@ LAYOUT = items.Layout(
     homepage="https://github.com/ufal/olimpic-icdar24",
     citation=CITATION,
     expected_layout=EXPECTED_LAYOUT,
-    list_items=list_items,
+    scan=scan,
 )

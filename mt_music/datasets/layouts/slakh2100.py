@@ -81,8 +81,6 @@ EXPECTED_LAYOUT = f"""\
 
 def dataset_dir(manual_dir: pathlib.Path) -> pathlib.Path:
     """The folder holding the split folders: `manual_dir` itself or its `slakh2100_flac_redux/`."""
-    if not manual_dir.is_dir():
-        raise items.LayoutError(f"{manual_dir}: no such directory; expected {EXPECTED_LAYOUT}")
     for candidate in (manual_dir, manual_dir / FOLDER):
         if any((candidate / split).is_dir() for split in SPLIT_FOLDERS):
             return candidate
@@ -128,15 +126,13 @@ def read_track(track: pathlib.Path, split: str) -> items.Item:
                       fields={"uuid": str(metadata.get("UUID") or "")})
 
 
-def scan(manual_dir: str | pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
+def scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
     """Every usable track of train/validation/test as an Item, and (id, reason) for the others."""
-    if config not in CONFIGS:
-        raise items.LayoutError(f"{NAME} has no config {config!r} (known: {', '.join(CONFIGS)})")
-    root = dataset_dir(pathlib.Path(manual_dir).expanduser())
+    base = dataset_dir(root)
     found: dict[str, items.Item] = {}
     left_out: list[tuple[str, str]] = []
     for split in SPLIT_FOLDERS:
-        folder = root / split
+        folder = base / split
         if not folder.is_dir():
             logging.warning("%s: no %s (its split has no tracks)", NAME, folder)
             continue
@@ -156,21 +152,6 @@ def scan(manual_dir: str | pathlib.Path, config: str) -> tuple[list[items.Item],
     return sorted(found.values(), key=lambda item: item.id), left_out
 
 
-def list_items(manual_dir: pathlib.Path, config: str) -> list[items.Item]:
-    """The usable tracks; the ones left out are logged (and listed by `missing`)."""
-    found, left_out = scan(manual_dir, config)
-    for item_id, reason in left_out[:20]:
-        logging.warning("%s: left out %s: %s", NAME, item_id, reason)
-    if len(left_out) > 20:
-        logging.warning("%s: left out %d more tracks (see missing())", NAME, len(left_out) - 20)
-    return found
-
-
-def missing(root: str | pathlib.Path, config: str) -> list[tuple[str, str]]:
-    """(id, reason) of every track folder of train/validation/test that `list_items` leaves out."""
-    return scan(root, config)[1]
-
-
 LAYOUT = items.Layout(
     name=NAME,
     configs=CONFIGS,
@@ -188,5 +169,5 @@ LAYOUT = items.Layout(
   organization={IEEE}
 }""",
     expected_layout=EXPECTED_LAYOUT,
-    list_items=list_items,
+    scan=scan,
 )

@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import pathlib
 
-from absl import logging
-
 from mt_music.datasets import items
 
 NAME = "ytsv"
@@ -52,13 +50,8 @@ def read_pairs(root: pathlib.Path) -> list[dict]:
     return rows
 
 
-def scan(root: str | pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
+def scan(root: pathlib.Path, config: str) -> tuple[list[items.Item], list[tuple[str, str]]]:
     """Every pairs.jsonl row whose files exist as an Item, and (id, reason) for every row left out."""
-    if config not in CONFIGS:
-        raise items.LayoutError(f"{NAME} has no config {config!r} (known: {', '.join(CONFIGS)})")
-    root = pathlib.Path(root).expanduser()
-    if not root.is_dir():
-        raise items.LayoutError(f"{root}: no such directory; expected {EXPECTED_LAYOUT}")
     found: dict[str, items.Item] = {}
     left_out: list[tuple[str, str]] = []
     for number, row in enumerate(read_pairs(root), 1):
@@ -87,21 +80,6 @@ def scan(root: str | pathlib.Path, config: str) -> tuple[list[items.Item], list[
     return sorted(found.values(), key=lambda item: item.id), left_out
 
 
-def list_items(manual_dir: pathlib.Path, config: str) -> list[items.Item]:
-    """The pairs whose image and audio exist; the others are logged (and listed by `missing`)."""
-    found, left_out = scan(manual_dir, config)
-    for item_id, reason in left_out[:20]:
-        logging.warning("%s: left out %s: %s", NAME, item_id, reason)
-    if len(left_out) > 20:
-        logging.warning("%s: left out %d more pairs (see missing())", NAME, len(left_out) - 20)
-    return found
-
-
-def missing(root: str | pathlib.Path, config: str) -> list[tuple[str, str]]:
-    """(id, reason) of every pairs.jsonl row that `list_items` leaves out (its files are missing, …)."""
-    return scan(root, config)[1]
-
-
 LAYOUT = items.Layout(
     name=NAME,
     configs=CONFIGS,
@@ -117,5 +95,5 @@ LAYOUT = items.Layout(
   year={2025}
 }""",
     expected_layout=EXPECTED_LAYOUT,
-    list_items=list_items,
+    scan=scan,
 )
