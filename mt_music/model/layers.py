@@ -19,7 +19,7 @@ NEG_INF = -1e10  # finite, so fully masked rows stay NaN-free
 
 # Logical axis names this package uses, with the T5X-style mesh axis each one
 # maps to. partitioning.py owns the final rules; this is the default it starts from.
-#   params:      vocab, embed, mlp, heads, kv, abspos_buckets, modalities, slots
+#   params:      vocab, embed, mlp, heads, kv, abspos_buckets, modalities, slots, layers
 #   activations: batch, length, embed, mlp, heads, kv, slots, vocab
 def standard_logical_axis_rules(fsdp: bool = False) -> tuple[tuple[str, str | None], ...]:
     """batch→data, vocab/mlp/heads→model, embed→None (or 'data' with FSDP)."""
@@ -34,6 +34,7 @@ def standard_logical_axis_rules(fsdp: bool = False) -> tuple[tuple[str, str | No
         ("slots", None),
         ("abspos_buckets", None),
         ("modalities", None),
+        ("layers", None),  # the stacked axis of scanned layers (TransformerConfig.scan_layers)
     )
 
 

@@ -59,6 +59,9 @@ class TransformerConfig:
     dtype: str = "bfloat16"  # activations / matmuls
     param_dtype: str = "float32"
     remat_policy: str = "none"  # one of REMAT_POLICIES, applied per layer
+    # nn.scan over each stack's layers: one compiled layer body, params stacked [L, ...] on a "layers" axis;
+    # mt_music.model.layer_stacks converts checkpoints between the two layouts.
+    scan_layers: bool = False
     attention: str = "einsum"  # layers.ATTENTION_IMPLEMENTATIONS: einsum, xla, cudnn (fused, NVIDIA GPUs)
     # Position table ranges (x per modality, then image rows for y).
     max_lmx_positions: int = 1024
@@ -93,10 +96,21 @@ def _dtypes(config: TransformerConfig) -> dict:
     return dict(dtype=jnp.dtype(config.dtype), param_dtype=jnp.dtype(config.param_dtype))
 
 
-def _remat(layer_cls: type[nn.Module], policy: str, static_argnums: tuple[int, ...]) -> type[nn.Module]:
-    if policy == "none":
+def _remat(layer_cls: type[nn.Module], config: TransformerConfig, static_argnums: tuple[int, ...]) -> type[nn.Module]:
+    if config.remat_policy == "none":
         return layer_cls
-    return nn.remat(layer_cls, policy=REMAT_POLICIES[policy], static_argnums=static_argnums)
+    # Under scan the loop already keeps XLA from merging the recomputation away (prevent_cse only costs).
+    return nn.remat(layer_cls, policy=REMAT_POLICIES[config.remat_policy], static_argnums=static_argnums,
+                    prevent_cse=not config.scan_layers)
+
+
+def _scanned(layer_cls: type[nn.Module], config: TransformerConfig, length: int, static_argnums: tuple[int, ...],
+             num_broadcast: int) -> type[nn.Module]:
+    """`length` layers as one nn.scan: params and KV caches stacked on a leading "layers" axis, inputs but the
+    carried activations broadcast, a fresh dropout key per layer."""
+    return nn.scan(_remat(layer_cls, config, static_argnums), variable_axes={"params": 0, "cache": 0},
+                   split_rngs={"params": True, "dropout": True}, in_axes=(nn.broadcast,) * num_broadcast,
+                   length=length, metadata_params={nn.PARTITION_NAME: "layers"})
 
 
 class PositionEmbedding(nn.Module):
@@ -126,9 +140,10 @@ class SelfAttentionLayer(nn.Module):
     config: TransformerConfig
     num_heads: int
     head_dim: int
+    scanned: bool = False  # return (x, None), the carry and output nn.scan expects
 
     @nn.compact
-    def __call__(self, x: Array, mask: Array, deterministic: bool) -> Array:
+    def __call__(self, x: Array, mask: Array, deterministic: bool) -> Array | tuple[Array, None]:
         cfg = self.config
         h = layers.LayerNorm(**_dtypes(cfg), name="pre_attention_norm")(x)
         h = layers.MultiHeadAttention(self.num_heads, self.head_dim, cfg.dropout_rate, **_dtypes(cfg),
@@ -137,17 +152,19 @@ class SelfAttentionLayer(nn.Module):
         h = layers.LayerNorm(**_dtypes(cfg), name="pre_mlp_norm")(x)
         h = layers.Mlp(cfg.mlp_dim, cfg.dropout_rate, **_dtypes(cfg), name="mlp")(h, deterministic)
         x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
-        return layers.constrain(x, ("batch", "length", "embed"))
+        x = layers.constrain(x, ("batch", "length", "embed"))
+        return (x, None) if self.scanned else x
 
 
 class DecoderLayer(nn.Module):
     """Pre-LN causal self-attention + cross-attention + MLP."""
 
     config: TransformerConfig
+    scanned: bool = False  # return (x, None), the carry and output nn.scan expects
 
     @nn.compact
     def __call__(self, x: Array, encoded: Array, self_mask: Array | None, cross_mask: Array,
-                 deterministic: bool, decode: bool) -> Array:
+                 deterministic: bool, decode: bool) -> Array | tuple[Array, None]:
         cfg = self.config
         attention = dict(num_heads=cfg.num_heads, head_dim=cfg.head_dim, dropout_rate=cfg.dropout_rate,
                          implementation=cfg.attention, **_dtypes(cfg))
@@ -162,7 +179,8 @@ class DecoderLayer(nn.Module):
         h = layers.LayerNorm(**_dtypes(cfg), name="pre_mlp_norm")(x)
         h = layers.Mlp(cfg.mlp_dim, cfg.dropout_rate, **_dtypes(cfg), name="mlp")(h, deterministic)
         x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
-        return layers.constrain(x, ("batch", "length", "embed"))
+        x = layers.constrain(x, ("batch", "length", "embed"))
+        return (x, None) if self.scanned else x
 
 
 class Encoder(nn.Module):
@@ -171,10 +189,14 @@ class Encoder(nn.Module):
     @nn.compact
     def __call__(self, x: Array, mask: Array, deterministic: bool) -> Array:
         cfg = self.config
-        layer = _remat(SelfAttentionLayer, cfg.remat_policy, static_argnums=(3,))
         x = nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
-        for i in range(cfg.num_encoder_layers):
-            x = layer(cfg, cfg.num_heads, cfg.head_dim, name=f"layers_{i}")(x, mask, deterministic)
+        if cfg.scan_layers:
+            stack = _scanned(SelfAttentionLayer, cfg, cfg.num_encoder_layers, static_argnums=(3,), num_broadcast=2)
+            x, _ = stack(cfg, cfg.num_heads, cfg.head_dim, scanned=True, name="layers")(x, mask, deterministic)
+        else:
+            layer = _remat(SelfAttentionLayer, cfg, static_argnums=(3,))
+            for i in range(cfg.num_encoder_layers):
+                x = layer(cfg, cfg.num_heads, cfg.head_dim, name=f"layers_{i}")(x, mask, deterministic)
         x = layers.LayerNorm(**_dtypes(cfg), name="encoder_norm")(x)
         return nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
 
@@ -186,10 +208,14 @@ class Decoder(nn.Module):
     def __call__(self, x: Array, encoded: Array, self_mask: Array | None, cross_mask: Array,
                  deterministic: bool, decode: bool) -> Array:
         cfg = self.config
-        layer = _remat(DecoderLayer, cfg.remat_policy, static_argnums=(5, 6))
         x = nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
-        for i in range(cfg.num_decoder_layers):
-            x = layer(cfg, name=f"layers_{i}")(x, encoded, self_mask, cross_mask, deterministic, decode)
+        if cfg.scan_layers:
+            stack = _scanned(DecoderLayer, cfg, cfg.num_decoder_layers, static_argnums=(5, 6), num_broadcast=5)
+            x, _ = stack(cfg, scanned=True, name="layers")(x, encoded, self_mask, cross_mask, deterministic, decode)
+        else:
+            layer = _remat(DecoderLayer, cfg, static_argnums=(5, 6))
+            for i in range(cfg.num_decoder_layers):
+                x = layer(cfg, name=f"layers_{i}")(x, encoded, self_mask, cross_mask, deterministic, decode)
         x = layers.LayerNorm(**_dtypes(cfg), name="decoder_norm")(x)
         return nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
 

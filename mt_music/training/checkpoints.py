@@ -36,6 +36,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from mt_music.errors import UserError
+from mt_music.model import layer_stacks
 from mt_music.training.train_state import TrainState
 
 STATE = "state"
@@ -270,6 +271,13 @@ class Checkpointer:
             shapes = {leaf.name: tuple(leaf.shape) for leaf in jax.tree.leaves(stored)}
         except Exception:  # noqa: BLE001 - unreadable metadata is damage; the restore itself reports it
             return
+        stored_scanned = _names_scanned(list(shapes))
+        if stored_scanned is not None and stored_scanned != layer_stacks.is_scanned(getattr(target, "params", target)):
+            have, want = ("scanned", "unrolled") if stored_scanned else ("unrolled", "scanned")
+            raise CheckpointMismatchError(
+                f"the checkpoint of step {step} in {self.directory} has {have} layers and the model {want} ones "
+                f"(network.TransformerConfig.scan_layers); set scan_layers = {stored_scanned}, or convert the run "
+                f"with: python tools/convert_checkpoint.py --to {want} {os.path.dirname(self.directory)} NEW_MODEL_DIR")
         for path, leaf in jax.tree_util.tree_flatten_with_path(target)[0]:
             name = ".".join(str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key)))) for key in path)
             if shapes.get(name) != tuple(np.shape(leaf)):
@@ -315,12 +323,18 @@ def restore_params(path: str | os.PathLike, abstract_params: Any, step: int | No
         problem = checkpointer.verify(step)
         if problem:
             raise UserError(f"CHECKPOINT_PATH: step {step} in {path} is damaged ({problem}); take another step")
-        restore_args = ocp.checkpoint_utils.construct_restore_args(abstract_params)
-        item = ocp.args.PyTreeRestore(item={"params": abstract_params}, restore_args={"params": restore_args},
+        stored_scanned = _stored_layers_scanned(checkpointer, step)
+        convert = stored_scanned is not None and stored_scanned != layer_stacks.is_scanned(abstract_params)
+        if convert:  # read the stored layout onto the host, then restack onto the model's shardings
+            stored = jax.eval_shape(lambda tree: layer_stacks.to_layout(tree, stored_scanned), abstract_params)
+            restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), stored)
+        else:
+            stored, restore_args = abstract_params, ocp.checkpoint_utils.construct_restore_args(abstract_params)
+        item = ocp.args.PyTreeRestore(item={"params": stored}, restore_args={"params": restore_args},
                                       partial_restore=True)
         reader = ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(read_only=True))
         try:
-            restored = reader.restore(step, args=ocp.args.Composite(**{STATE: item}))
+            params = reader.restore(step, args=ocp.args.Composite(**{STATE: item}))[STATE]["params"]
         except (ValueError, TypeError, KeyError) as error:
             raise UserError(f"CHECKPOINT_PATH: step {step} in {path} does not hold parameters of this model "
                             f"({_short_reason(error)}); give the model gin the run was trained with") from error
@@ -328,5 +342,31 @@ def restore_params(path: str | os.PathLike, abstract_params: Any, step: int | No
             reader.close()
     finally:
         checkpointer.close()
+    if convert:
+        shardings = jax.tree.map(lambda leaf: leaf.sharding, abstract_params)
+        params = jax.jit(lambda tree: layer_stacks.to_layout(tree, not stored_scanned), out_shardings=shardings)(params)
+        logging.info("converted the %s layers of the checkpoint to the model's", "scanned" if stored_scanned else "unrolled")
     logging.info("restored the parameters of step %d from %s", step, path)
-    return restored[STATE]["params"], step
+    return params, step
+
+
+def _stored_layers_scanned(checkpointer: Checkpointer, step: int) -> bool | None:
+    """Whether the step's params hold scanned layer stacks (TransformerConfig.scan_layers); None if unknown."""
+    try:
+        names = [leaf.name for leaf in jax.tree.leaves(checkpointer.manager.item_metadata(step)[STATE])]
+    except Exception:  # noqa: BLE001 - unreadable metadata: the restore itself reports it
+        return None
+    return _names_scanned(names)
+
+
+def _names_scanned(names: list[str]) -> bool | None:
+    for name in names:
+        parts = name.split(".")
+        for stack in layer_stacks.STACKS:
+            if stack in parts[:-1]:
+                following = parts[parts.index(stack) + 1]
+                if following == layer_stacks.SCANNED:
+                    return True
+                if following.startswith("layers_"):
+                    return False
+    return None

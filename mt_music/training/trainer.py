@@ -31,7 +31,7 @@ from absl import logging
 
 from mt_music.errors import UserError
 from mt_music.model import flops, models
-from mt_music.training import partitioning
+from mt_music.training import master_weights, partitioning
 from mt_music.training.train_state import TrainState
 
 Array = jax.Array
@@ -56,6 +56,9 @@ class OptimizerConfig:
     total_steps: int = 600_000
     decay_fraction: float = 0.8  # cosine ends at this fraction of total_steps, constant after
     final_learning_rate: float = 1e-5
+    # Keep an fp32 copy of the weights (and fp32 moments) in the optimizer state: for low-precision params
+    # (network.TransformerConfig.param_dtype = 'bfloat16'), whose own updates would round away.
+    master_weights: bool = False
 
 
 def learning_rate_schedule(config: OptimizerConfig) -> optax.Schedule:
@@ -77,9 +80,8 @@ def weight_decay_mask(params: Any) -> Any:
 def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
     adamw = optax.adamw(learning_rate_schedule(config), b1=config.b1, b2=config.b2, eps=config.eps,
                         weight_decay=config.weight_decay, mask=weight_decay_mask)
-    if config.clip_norm > 0:
-        return optax.chain(optax.clip_by_global_norm(config.clip_norm), adamw)
-    return adamw
+    tx = optax.chain(optax.clip_by_global_norm(config.clip_norm), adamw) if config.clip_norm > 0 else adamw
+    return master_weights.with_master_weights(tx) if config.master_weights else tx
 
 
 # ------------------------------------------------------------------ metrics helpers
@@ -174,7 +176,11 @@ class Trainer:
             _, metrics = self.model.loss_fn(params, microbatch, rng)
             return metrics["loss_sum"], {k: v for k, v in metrics.items() if k not in _MEANS}
 
-        grad_fn = jax.value_and_grad(loss_sum, has_aux=True)
+        value_and_grad = jax.value_and_grad(loss_sum, has_aux=True)
+
+        def grad_fn(params, microbatch, rng):  # gradients summed in fp32, whatever the params' dtype
+            value, grads = value_and_grad(params, microbatch, rng)
+            return value, jax.tree.map(lambda g: g.astype(jnp.float32), grads)
         if self.num_microbatches == 1:
             (_, sums), grads = grad_fn(params, batch, rng)
         else:
