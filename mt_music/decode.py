@@ -9,8 +9,9 @@ the field (omr, engraving, amt, synthesis), several joined by commas, or `all` (
 decodes the inputs of its source modality). A folder as INPUT decodes every file in it that the
 direction reads. Each input gives OUT/<name>.musicxml + .lmx (LMX outputs), .mid, .wav, or
 <name>_system<N>.png (with several directions <name>_<direction>…); `--report page.html` adds one
-page with every input beside its output. A file that is not what the direction reads gets one
-`error:` line and the others are still decoded (the exit status is then 2). The Python API:
+page with every input beside its output. The systems and windows of several files share batches
+(`--batch-size`). A file that is not what the direction reads gets one `error:` line and the others
+are still decoded (the exit status is then 2). The Python API:
 
     from mt_music.decode import Translator
     score = Translator("exports/corpus_cpu").omr("page.png")
@@ -121,22 +122,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     translator = Translator(args.model, settings)
     failed, entries = 0, []
     stems = {direction: _unique_stems([p for d, p in jobs if d == direction]) for direction in directions}
-    for direction, path in tqdm(jobs, desc=args.direction, unit="file", disable=len(jobs) < 2):
-        started = time.perf_counter()
-        try:
-            result, units = translator.translate_with_units(direction, path)
-        except UserError as error:
-            failed += 1
-            tqdm.write(f"error: {one_line(error)}", file=sys.stderr)  # its own line, past the progress bar
-            entries.append(report.Entry(direction.name, path, [], time.perf_counter() - started, error=one_line(error)))
-            continue
-        stem = stems[direction][path]
-        paths = result.write(output / (f"{stem}_{direction.name}" if several else stem))
-        seconds = time.perf_counter() - started
-        entries.append(report.Entry(direction.name, path, paths, seconds,
-                                    [u.image for u in units if u.image is not None]))
-        shown = ", ".join(str(p) for p in paths[:2]) + (f" … ({len(paths)} files)" if len(paths) > 2 else "")
-        tqdm.write(f"{path} → {shown} ({seconds:.1f} s)")
+    with tqdm(total=len(jobs), desc=args.direction, unit="file", disable=len(jobs) < 2) as bar:
+        for direction in directions:
+            paths = [p for d, p in jobs if d == direction]
+            started = time.perf_counter()
+            for translated in translator.translate_many(direction, paths):  # files share batches
+                seconds = time.perf_counter() - started  # this file's share: since the previous one was ready
+                started = time.perf_counter()
+                bar.update(1)
+                path = translated.source
+                if translated.error is not None:
+                    failed += 1
+                    tqdm.write(f"error: {one_line(translated.error)}", file=sys.stderr)  # its own line, past the bar
+                    entries.append(report.Entry(direction.name, path, [], seconds, error=one_line(translated.error)))
+                    continue
+                stem = stems[direction][path]
+                written = translated.output.write(output / (f"{stem}_{direction.name}" if several else stem))
+                entries.append(report.Entry(direction.name, path, written, seconds,
+                                            [u.image for u in translated.units if u.image is not None]))
+                shown = ", ".join(str(p) for p in written[:2]) + (f" … ({len(written)} files)" if len(written) > 2 else "")
+                tqdm.write(f"{path} → {shown} ({seconds:.1f} s)")
     if args.report:
         report.write_report(Path(args.report), entries, {"model": args.model, "direction": args.direction,
                                                          **dataclasses.asdict(settings)})

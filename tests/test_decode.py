@@ -214,3 +214,36 @@ def test_inputs_of_the_wrong_kind_are_named(translator, files, tmp_path):
         Image.new("L", (200, 100), 255).save(blank)
         translator.translate("image2lmx", blank)
     assert inputs.SUFFIXES[Modality.MIDI] == (".mid", ".midi")
+
+
+def test_files_share_batches_and_decode_as_they_do_alone(export_dir, files, tmp_path):
+    """translate_many (what the command runs): systems of two pages in one batch, MIDI→audio window i of two files
+    in one batch, each continuing its own previous window; greedy outputs equal each file decoded alone; a bad
+    file in between is yielded with its error."""
+    greedy = decode.Translator(export_dir, decode.DecodeSettings(
+        temperature=0.0, window_seconds=WINDOW, synthesis_window_seconds=WINDOW, overlap_seconds=0.4, max_length=24))
+    calls = []
+    predict = greedy.predict
+    greedy.predict = lambda batch, *args: calls.append(len(batch["encoder_input_tokens"])) or predict(batch, *args)
+    short = pretty_midi.PrettyMIDI()
+    short.instruments.append(pretty_midi.Instrument(0))
+    short.instruments[0].notes.append(pretty_midi.Note(80, 67, 0.1, 0.9))
+    short.write(str(tmp_path / "short.mid"))
+    midis = [files / "tune.mid", tmp_path / "broken.mid", tmp_path / "short.mid"]
+    midis[1].write_bytes(b"MThd broken")
+    together = list(greedy.translate_many("midi2audio", midis))
+    assert [t.source for t in together] == midis and together[1].output is None and "broken.mid" in str(together[1].error)
+    windows = [len(t.units) for t in together if t.error is None]
+    assert windows == [windows[0], 1] and windows[0] > 1
+    assert calls == [2] * windows[0]  # window i of both files in one call (one batch shape as the short one ends)
+    calls.clear()
+    alone = [greedy.translate("midi2audio", path) for path in (midis[0], midis[2])]
+    assert calls == [1] * (windows[0] + 1)
+    for shared, single in zip((together[0], together[2]), alone):
+        np.testing.assert_allclose(shared.output.waveform, single.waveform, atol=1e-5)
+
+    pages = [files / "page.png", files / "page.png"]
+    calls.clear()
+    scores = list(greedy.translate_many("image2lmx", pages))
+    assert calls == [4]  # 2 systems × 2 pages: one batch
+    assert scores[0].output.systems == scores[1].output.systems == greedy.translate("image2lmx", pages[0]).systems

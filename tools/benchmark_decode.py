@@ -9,8 +9,9 @@ compilation), then `--repeats` timed calls of `Translator.decode_units`; prints 
 second (frames the decoder produced, EOS-terminated outputs counted to their EOS, over the wall
 time) and the seconds per call, then one JSON line with every figure. Sampling is greedy by
 default so that runs are comparable (`--temperature` to change). MIDI→audio is timed as batched
-windows, like every other direction; the decoding script decodes its windows one after the other,
-each continuing the previous one (a prefix), which costs one batch-of-1 call per window. No TensorFlow.
+windows, like every other direction; in the decoding script one file's windows run one after the
+other, each continuing the previous one (a prefix), and window i of up to --batch-size files shares
+one batch (`Translator.translate_many`). No TensorFlow.
 """
 
 from __future__ import annotations

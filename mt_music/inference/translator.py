@@ -7,8 +7,9 @@
     output = translator.translate("image2audio", "page.png")   # any direction by name
 
 Sources become units (`inputs`): systems of images and MusicXML, windows of audio and MIDI. Units
-are decoded in batches (`batch_size`), except MIDI→audio windows, each of which continues the
-previous one's last `overlap_seconds` of codes (a decoder prefix), so the sound has no seams.
+are decoded in batches (`batch_size`), shared across files by `translate_many`; MIDI→audio windows each
+continue the previous one's last `overlap_seconds` of codes (a decoder prefix), so the sound has no
+seams, and window i of several files is decoded in one batch.
 Outputs are joined per file (`outputs`): LMX systems into one MusicXML, MIDI windows stitched by one
 event decoder, audio windows concatenated, image systems one PNG each. Decoding defaults are the
 export's (the published ones); every setting can be overridden.
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -34,6 +36,16 @@ from mt_music.midi.windows import EncodedWindow, decode_performance
 from mt_music.vocabulary import Modality
 
 LENGTH_BUCKET = 64  # encoder inputs are padded to a multiple: few compilations over many lengths
+GROUP_BATCHES = 4  # translate_many decodes the units of about this many full batches of sources at once
+
+
+class Translated(NamedTuple):
+    """One source of `Translator.translate_many`: its output, or the error that kept it from decoding."""
+
+    source: object
+    output: object | None
+    units: list
+    error: UserError | None
 
 
 @dataclasses.dataclass
@@ -101,12 +113,49 @@ class Translator:
 
     def translate_with_units(self, direction: str | Direction, source) -> tuple[object, list[inputs.SourceUnit]]:
         """(output, the source units it was decoded from: systems with their crops, windows)."""
+        [translated] = self.translate_many(direction, [source])
+        if translated.error is not None:
+            raise translated.error
+        return translated.output, translated.units
+
+    def translate_many(self, direction: str | Direction, sources: Sequence,
+                       progress: Callable[[int], None] | None = None) -> Iterator[Translated]:
+        """Each source's `Translated`, in order; the units of several sources share batches.
+
+        Sources are taken in groups of about `GROUP_BATCHES` batches of units: the systems and windows of
+        many short files fill one batch instead of one part-empty batch per file. MIDI→audio windows of up to
+        `batch_size` files advance together, window i of each in one batch, each continuing its own file's
+        window i-1. A source that cannot be read is yielded with its error; the others still decode.
+        """
         direction = Direction.parse(direction) if isinstance(direction, str) else direction
-        units = self.units(direction, source)
+        synthesis = direction.source is Modality.MIDI and direction.target is Modality.AUDIO
+        group, group_units = [], 0
+        for number, source in enumerate(sources):
+            try:
+                units = self.units(direction, source)
+            except UserError as error:
+                group.append(Translated(source, None, [], error))
+            else:
+                group.append(Translated(source, None, units, None))
+                group_units += 1 if synthesis else len(units)
+            full = group_units >= self.settings.batch_size * (1 if synthesis else GROUP_BATCHES)
+            if full or number == len(sources) - 1:
+                yield from self._decode_group(direction, group, progress)
+                group, group_units = [], 0
+
+    def _decode_group(self, direction: Direction, group: list[Translated], progress) -> list[Translated]:
+        readable = [item for item in group if item.error is None]
         if direction.source is Modality.MIDI and direction.target is Modality.AUDIO:
-            return outputs.Sound(self._synthesize(units)), units
-        frames = self.decode_units(units, direction.target)
-        return self._join(direction.target, units, frames), units
+            sounds = iter(self._synthesize_many([item.units for item in readable], progress))
+            return [item if item.error else item._replace(output=outputs.Sound(next(sounds))) for item in group]
+        frames = iter(self.decode_units([u for item in readable for u in item.units], direction.target, progress))
+        joined = []
+        for item in group:
+            if item.error is None:
+                item = item._replace(output=self._join(direction.target, item.units,
+                                                       [next(frames) for _ in item.units]))
+            joined.append(item)
+        return joined
 
     # ------------------------------------------------------------ sources
 
@@ -189,23 +238,49 @@ class Translator:
                 progress(len(chunk))
         return results
 
-    def _synthesize(self, units: list[inputs.SourceUnit]) -> np.ndarray:
-        """MIDI windows decoded in order; each after the first starts from the previous one's last
-        `overlap_seconds` of codes (decoder prefix) and contributes what follows them."""
+    def _synthesize_many(self, files: list[list[inputs.SourceUnit]], progress=None) -> list[np.ndarray]:
+        """Each file's MIDI windows decoded in order; each window after the first starts from its file's previous
+        window's last `overlap_seconds` of codes (decoder prefix) and contributes what follows them. Window i of
+        every file that has one is decoded in the same batch."""
         codec = self.exported.codec("audio")
         hop = round((self.settings.synthesis_window_seconds - self.settings.overlap_seconds) * FRAMES_PER_SECOND)
-        kept, previous = [], None
-        for number, unit in enumerate(units):
-            batch = self._batch([unit], Modality.AUDIO, 1)
-            if previous is not None and len(previous) > hop:
-                batch["decoder_prefix_tokens"] = self.vocabulary.encode_audio(previous[hop:])[None]
-            frames = self.predict(batch, Modality.AUDIO, self.max_length(Modality.AUDIO, unit))[0]
-            codes = postprocess(frames, modality=Modality.AUDIO, vocabulary=self.vocabulary)["codes"]
-            last = number == len(units) - 1
-            kept.append(codes if last else codes[:hop])
-            previous = codes
-        kept = [c for c in kept if len(c)]
-        waveform = codec.decode_audio(np.concatenate(kept)) if kept else np.zeros(0, np.float32)
+        kept, previous = [[] for _ in files], [None] * len(files)
+        for window in range(max((len(units) for units in files), default=0)):
+            rows = [f for f, units in enumerate(files) if window < len(units)]
+            for start in range(0, len(rows), self.settings.batch_size):
+                chunk = rows[start: start + self.settings.batch_size]
+                units = [files[f][window] for f in chunk]
+                size = min(self.settings.batch_size, len(files))  # one batch shape while files run out
+                batch = self._batch(units, Modality.AUDIO, size)
+                empty = np.zeros((0, self.vocabulary.num_slots), int)
+                prefixes = [empty if previous[f] is None else previous[f][hop:] for f in chunk]
+                if max(len(p) for p in prefixes):
+                    prefixes += [prefixes[-1]] * (size - len(prefixes))  # as _batch repeats the last unit
+                    batch["decoder_prefix_tokens"] = self._prefix_tokens(prefixes)
+                limits = [self.max_length(Modality.AUDIO, unit) for unit in units]
+                frames = self.predict(batch, Modality.AUDIO, max(limits))
+                for row, (f, limit) in enumerate(zip(chunk, limits)):
+                    codes = postprocess(frames[row, :limit], modality=Modality.AUDIO,
+                                        vocabulary=self.vocabulary)["codes"]
+                    kept[f].append(codes if window == len(files[f]) - 1 else codes[:hop])
+                    previous[f] = codes
+                if progress:
+                    progress(len(chunk))
+        return [self._waveform(codec, pieces, units) for pieces, units in zip(kept, files)]
+
+    def _prefix_tokens(self, prefixes: list[np.ndarray]) -> np.ndarray:
+        """[B, P, K] decoder prefixes of several lengths (a PAD frame ends a shorter one)."""
+        k = self.vocabulary.num_slots
+        tokens = np.zeros((len(prefixes), max(len(p) for p in prefixes), k), np.int32)
+        for row, codes in enumerate(prefixes):
+            if len(codes):
+                tokens[row, : len(codes)] = self.vocabulary.encode_audio(codes)
+        return tokens
+
+    @staticmethod
+    def _waveform(codec, pieces: list[np.ndarray], units: list[inputs.SourceUnit]) -> np.ndarray:
+        pieces = [c for c in pieces if len(c)]
+        waveform = codec.decode_audio(np.concatenate(pieces)) if pieces else np.zeros(0, np.float32)
         # as long as the MIDI: silence after an early EOS, nothing past its last note's end
         length = round(max(unit.start_seconds + unit.seconds for unit in units) * SAMPLE_RATE)
         return np.pad(waveform, (0, max(0, length - len(waveform))))[:length]
