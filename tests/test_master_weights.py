@@ -34,7 +34,7 @@ def test_small_updates_accumulate_in_the_fp32_copy():
 def test_trainer_with_bf16_params_and_fp32_state_resumes_exactly(tmp_path):
     """Scanned bf16 model: the state holds bf16 params and an fp32 copy with fp32 moments; the loss falls, and a
     checkpoint restores the copy bit for bit."""
-    model = tiny_model(param_dtype="bfloat16", dtype="bfloat16", scan_layers=True)
+    model = tiny_model(param_dtype="bfloat16", scan_layers=True)  # fp32 compute: CPU bf16 matmuls compile slowly
     mesh = partitioning.make_mesh(partitioning.MeshConfig(1, 1, 1), jax.devices()[:1])
     optimizer = dataclasses.replace(TEST_OPTIMIZER, master_weights=True)
     train_lib = trainer.Trainer(model, partitioning.Partitioner(mesh), INPUT_SHAPES, optimizer)

@@ -18,6 +18,11 @@ equals free sampling at temperature 1.0).
 
 MFU needs the device's peak: taken from its kind (H100, A100, TPU …),
 `--peak_flops`, or on CPU measured as the throughput of a large fp32 matmul.
+Memory: XLA's buffer plan of the compiled train step (arguments + outputs + temporaries, per device)
+and, on accelerators, the allocator's peak. `--profile_dir` adds a profiler trace of a few steps and
+prints the ops that took the most time. The speed options are gin bindings, e.g.
+`--gin_bindings=network.TransformerConfig.attention="cudnn"`, `...scan_layers=True`, `...remat_policy="minimal"`,
+`...param_dtype="bfloat16"` with `trainer.OptimizerConfig.master_weights=True`.
 Needs only jax, flax, optax, orbax, gin-config and absl (no TensorFlow).
 """
 
@@ -36,7 +41,7 @@ from absl import flags, logging
 from mt_music.data import synthetic
 from mt_music.errors import UserError, check_positive, main_with_errors
 from mt_music.model import flops, models
-from mt_music.training import launch, partitioning, trainer
+from mt_music.training import launch, partitioning, profiling, trainer
 from mt_music.vocabulary import Modality
 
 flags.DEFINE_multi_string("gin_file", ["models/base.gin"], "Model gin file(s), e.g. models/tiny.gin.")
@@ -51,6 +56,8 @@ flags.DEFINE_float("peak_flops", None, "Peak FLOP/s per device for MFU (default:
 flags.DEFINE_integer("decode_length", 256, "Frames to decode per example (0 skips decoding).")
 flags.DEFINE_integer("decode_batch_size", None, "Decoding batch size (default: --batch_size).")
 flags.DEFINE_integer("decode_steps", 2, "Timed decoding calls (after one compile call).")
+flags.DEFINE_string("profile_dir", None, "Also trace --profile_steps train steps there and print the costliest ops.")
+flags.DEFINE_integer("profile_steps", 2, "Train steps in the profiler trace.")
 
 
 def measured_matmul_flops(size: int = 2048, repeats: int = 3) -> float:
@@ -92,11 +99,26 @@ def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
         state, metrics = train_lib.train_step(state, batch)
     jax.block_until_ready(metrics)
     step_s = (time.perf_counter() - start) / FLAGS.steps
+    memory = compiled_step_memory(train_lib, state, batch)
+    top = []
+    if FLAGS.profile_dir:
+        with profiling.trace(FLAGS.profile_dir):
+            for _ in range(FLAGS.profile_steps):
+                state, metrics = train_lib.train_step(state, batch)
+            jax.block_until_ready(metrics)
+        top = profiling.top_costs(FLAGS.profile_dir)
     step_flops = flops.train_step_flops(model.module.config, batch_size, le, ld)
     n = jax.device_count()
     return {"compile_and_first_step_s": compile_s, "step_s": step_s,
             "tokens_per_s": batch_size * (le + ld) / step_s, "tflops_per_device": step_flops / step_s / n / 1e12,
-            "step_tflops": step_flops / 1e12, "loss": float(metrics["loss"]), "_state": state}
+            "step_tflops": step_flops / 1e12, "loss": float(metrics["loss"]), "_state": state,
+            "train_step_memory_bytes": memory, "device_peak_bytes": profiling.device_peak_bytes(), "top_ops": top}
+
+
+def compiled_step_memory(train_lib, state, batch) -> dict[str, int]:
+    """XLA's buffer plan of the train step as compiled (the same program the timed steps ran)."""
+    with train_lib.partitioner.activate():
+        return profiling.compiled_memory(train_lib._train_step.lower(state, batch).compile())
 
 
 def time_decoding(model, params, batch_size: int, le: int, length: int) -> dict[str, float]:
@@ -128,7 +150,8 @@ def time_decoding(model, params, batch_size: int, le: int, length: int) -> dict[
 def check_flags() -> None:
     """Sizes that must be positive, before anything compiles."""
     FLAGS = flags.FLAGS
-    for name in ("batch_size", "encoder_length", "decoder_length", "steps", "num_microbatches", "decode_steps"):
+    for name in ("batch_size", "encoder_length", "decoder_length", "steps", "num_microbatches", "decode_steps",
+                 "profile_steps"):
         check_positive(FLAGS[name].value, f"--{name}")
     check_positive(FLAGS.decode_length, "--decode_length", allow_zero=True)
     if FLAGS.decode_batch_size is not None:
@@ -165,6 +188,13 @@ def main(argv: list[str]) -> None:
     print(f"train: {result['step_s'] * 1e3:.1f} ms/step, {result['tokens_per_s']:.0f} tokens/s, "
           f"{result['tflops_per_device']:.3f} TFLOP/s/device, MFU {100 * result['mfu']:.1f}% "
           f"(compile + first step {result['compile_and_first_step_s']:.1f} s)")
+    memory, peak_bytes = result["train_step_memory_bytes"], result["device_peak_bytes"]
+    if memory:
+        print(f"memory: train step needs {memory['peak'] / 2**30:.3f} GiB per device (arguments "
+              f"{memory['argument'] / 2**30:.3f}, temporaries {memory['temp'] / 2**30:.3f} GiB)"
+              + (f"; allocator peak {peak_bytes / 2**30:.3f} GiB" if peak_bytes else ""))
+    for op in result["top_ops"]:
+        print(f"  {100 * op['share']:5.1f}%  {op['ms']:9.2f} ms  {op['op'][:100]}")
     if FLAGS.decode_length > 0:
         decode = time_decoding(model, state.params, FLAGS.decode_batch_size or b, le, FLAGS.decode_length)
         result.update(decode)

@@ -65,7 +65,10 @@ class CodecTrainer:
 
     def __init__(self, model: models.CodecModel, partitioner: partitioning.Partitioner,
                  batch_shapes: Mapping[str, tuple[int, ...]], optimizer: trainer.OptimizerConfig = CODEC_OPTIMIZER,
-                 discriminator_optimizer: trainer.OptimizerConfig | None = None, *, adversarial_start_step: int = 0):
+                 discriminator_optimizer: trainer.OptimizerConfig | None = None, *, adversarial_start_step: int = 0,
+                 compiler_options: Mapping[str, object] | None = None):
+        """`compiler_options` go to XLA with the steps (e.g. {"xla_backend_optimization_level": 0}: faster
+        CPU compiles, slower steps; what tests of a few steps want)."""
         self.model = model
         self.partitioner = partitioner
         self.tx = trainer.make_optimizer(optimizer)
@@ -78,10 +81,12 @@ class CodecTrainer:
         self.abstract_state = partitioner.abstract(self._init_fn, jax.random.PRNGKey(0))
         self.state_shardings = jax.tree.map(lambda a: a.sharding, self.abstract_state)
         replicated, data = partitioner.replicated(), partitioner.data_sharding
+        options = dict(compiler_options) if compiler_options else None
         self._train_step = jax.jit(self._train_step_impl, in_shardings=(self.state_shardings, data),
-                                   out_shardings=(self.state_shardings, replicated), donate_argnums=0)
+                                   out_shardings=(self.state_shardings, replicated), donate_argnums=0,
+                                   compiler_options=options)
         self._eval_step = jax.jit(self._eval_step_impl, in_shardings=(self.state_shardings, data),
-                                  out_shardings=(replicated, data))
+                                  out_shardings=(replicated, data), compiler_options=options)
 
     def _init_fn(self, rng: Array) -> CodecTrainState:
         init_rng, state_rng = jax.random.split(rng)

@@ -148,10 +148,13 @@ class Partitioner:
 
         Returns (unboxed state, its shardings); nothing is materialised unsharded.
         """
+        # Init runs once: on CPU its compile is most of its cost, and unoptimised code halves that.
+        options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
         with self.activate():
             boxed = jax.eval_shape(init_fn, *args)
             shardings = self.shardings(boxed)
-            state = jax.jit(lambda *a: nn.meta.unbox(init_fn(*a)), out_shardings=shardings)(*args)
+            state = jax.jit(lambda *a: nn.meta.unbox(init_fn(*a)), out_shardings=shardings,
+                            compiler_options=options)(*args)
         return state, shardings
 
     def abstract(self, init_fn: Callable[..., Any], *args) -> Any:
