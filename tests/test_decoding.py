@@ -149,3 +149,31 @@ def test_sampling_emits_only_allowed_or_forced_ids(model, params, decode_batch):
             for k in range(1, K):
                 assert frame[k] == forced[k - 1] if forced[k - 1] >= 0 else mask[m, k, frame[k]]
     assert grids.ROW_Y_OFFSET == 1  # the y convention the cursor follows
+
+
+def _equations(jaxpr, inside_loops: bool) -> list:
+    """Equations of a jaxpr and of the jaxprs nested in it; loop bodies only if `inside_loops`."""
+    found = []
+    for eqn in jaxpr.eqns:
+        found.append(eqn)
+        if eqn.primitive.name != "while" or inside_loops:
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                found += _equations(sub, inside_loops)
+    return found
+
+
+def test_decoding_is_one_device_loop_with_the_k_slot_steps_inside(model, params, decode_batch):
+    """The whole decode is one while loop on the device: no host callback, and each iteration projects
+    the K slots to the vocabulary (the sub-decoder steps run inside, not as a host loop per frame)."""
+    batch = {name: jnp.asarray(value) for name, value in decode_batch[0].items()}
+    closed = jax.make_jaxpr(lambda p, b: model.predict_batch_with_aux(p, b, jax.random.key(0), temperature=1.0))(
+        params, batch)
+    loops = [eqn for eqn in _equations(closed.jaxpr, inside_loops=False) if eqn.primitive.name == "while"]
+    assert len(loops) == 1
+    everything = _equations(closed.jaxpr, inside_loops=True)
+    assert not [eqn for eqn in everything if "callback" in eqn.primitive.name]
+    vocab = model.module.config.vocab_size
+    body = _equations(loops[0].params["body_jaxpr"].jaxpr, inside_loops=True)
+    projections = [eqn for eqn in body if eqn.primitive.name == "dot_general"
+                   and eqn.outvars[0].aval.shape[-1] == vocab]
+    assert len(projections) == K

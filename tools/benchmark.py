@@ -58,6 +58,8 @@ flags.DEFINE_integer("decode_batch_size", None, "Decoding batch size (default: -
 flags.DEFINE_integer("decode_steps", 2, "Timed decoding calls (after one compile call).")
 flags.DEFINE_string("profile_dir", None, "Also trace --profile_steps train steps there and print the costliest ops.")
 flags.DEFINE_integer("profile_steps", 2, "Train steps in the profiler trace.")
+flags.DEFINE_bool("compile_only", False, "Only compile the train step (no init, no steps) and print its memory plan "
+                  "and FLOPs: whether a config fits, checked on any host.")
 
 
 def measured_matmul_flops(size: int = 2048, repeats: int = 3) -> float:
@@ -76,7 +78,8 @@ def build_model() -> models.EncoderDecoderModel:
     return gin.query_parameter("%MODEL").scoped_configurable_fn()
 
 
-def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
+def make_trainer(model, batch_size: int, le: int, ld: int) -> tuple[trainer.Trainer, dict]:
+    """The trainer on the --mesh and one synthetic global batch of the asked lengths."""
     FLAGS = flags.FLAGS
     mesh = partitioning.make_mesh(partitioning.MeshConfig(*(int(x) for x in FLAGS.mesh)))
     partitioner = partitioning.Partitioner(mesh)
@@ -86,8 +89,27 @@ def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
     local = data.batch(0, batch_size, shard, shards)
     shapes = {name: (batch_size,) + value.shape[1:] for name, value in local.items()}
     train_lib = trainer.Trainer(model, partitioner, shapes, num_microbatches=FLAGS.num_microbatches)
+    return train_lib, train_lib.global_batch(local, batch_size)
+
+
+def compile_training(model, batch_size: int, le: int, ld: int) -> dict:
+    """Compile the train step against the abstract state (nothing is initialised): its memory plan and XLA's
+    FLOP count, so a CPU host can check whether a config fits an accelerator before renting one."""
+    train_lib, batch = make_trainer(model, batch_size, le, ld)
+    start = time.perf_counter()
+    with train_lib.partitioner.activate():
+        compiled = train_lib._train_step.lower(train_lib.abstract_state, batch).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return {"compile_s": time.perf_counter() - start, "train_step_memory_bytes": profiling.compiled_memory(compiled),
+            "xla_step_tflops": float((cost or {}).get("flops", 0.0)) / 1e12,
+            "step_tflops": flops.train_step_flops(model.module.config, batch_size, le, ld) / 1e12}
+
+
+def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
+    FLAGS = flags.FLAGS
+    train_lib, batch = make_trainer(model, batch_size, le, ld)
     state = train_lib.create_state(0)
-    batch = train_lib.global_batch(local, batch_size)
     start = time.perf_counter()
     state, metrics = train_lib.train_step(state, batch)
     jax.block_until_ready(metrics)
@@ -147,6 +169,13 @@ def time_decoding(model, params, batch_size: int, le: int, length: int) -> dict[
             "decode_steps_per_s": length / seconds}
 
 
+def print_memory(memory: dict[str, int], peak_bytes: int | None) -> None:
+    if memory:
+        print(f"memory: train step needs {memory['peak'] / 2**30:.3f} GiB per device (arguments "
+              f"{memory['argument'] / 2**30:.3f}, temporaries {memory['temp'] / 2**30:.3f} GiB)"
+              + (f"; allocator peak {peak_bytes / 2**30:.3f} GiB" if peak_bytes else ""))
+
+
 def check_flags() -> None:
     """Sizes that must be positive, before anything compiles."""
     FLAGS = flags.FLAGS
@@ -182,17 +211,22 @@ def main(argv: list[str]) -> None:
           f"{config.num_encoder_layers}+{config.num_decoder_layers} layers, {config.dtype}); "
           f"batch {b}, encoder {le}, decoder {ld} frames; peak {peak / 1e12:.3f} TFLOP/s per device ({peak_source})")
 
+    if FLAGS.compile_only:
+        result = compile_training(model, b, le, ld)
+        print(f"compiled train step in {result['compile_s']:.1f} s: {result['step_tflops']:.4g} TFLOP analytic "
+              f"({result['xla_step_tflops']:.4g} TFLOP counted by XLA)")
+        print_memory(result["train_step_memory_bytes"], None)
+        result.update(device_kind=device.device_kind, num_devices=jax.device_count(), batch_size=b,
+                      encoder_length=le, decoder_length=ld)
+        print(json.dumps(result))
+        return
     result = time_training(model, b, le, ld)
     state = result.pop("_state")
     result["mfu"] = flops.mfu(result["step_tflops"] * 1e12, result["step_s"], jax.device_count(), peak)
     print(f"train: {result['step_s'] * 1e3:.1f} ms/step, {result['tokens_per_s']:.0f} tokens/s, "
           f"{result['tflops_per_device']:.3f} TFLOP/s/device, MFU {100 * result['mfu']:.1f}% "
           f"(compile + first step {result['compile_and_first_step_s']:.1f} s)")
-    memory, peak_bytes = result["train_step_memory_bytes"], result["device_peak_bytes"]
-    if memory:
-        print(f"memory: train step needs {memory['peak'] / 2**30:.3f} GiB per device (arguments "
-              f"{memory['argument'] / 2**30:.3f}, temporaries {memory['temp'] / 2**30:.3f} GiB)"
-              + (f"; allocator peak {peak_bytes / 2**30:.3f} GiB" if peak_bytes else ""))
+    print_memory(result["train_step_memory_bytes"], result["device_peak_bytes"])
     for op in result["top_ops"]:
         print(f"  {100 * op['share']:5.1f}%  {op['ms']:9.2f} ms  {op['op'][:100]}")
     if FLAGS.decode_length > 0:
