@@ -177,3 +177,13 @@ def test_decoding_is_one_device_loop_with_the_k_slot_steps_inside(model, params,
     projections = [eqn for eqn in body if eqn.primitive.name == "dot_general"
                    and eqn.outvars[0].aval.shape[-1] == vocab]
     assert len(projections) == K
+
+
+def test_sample_slot_draws_what_categorical_draws_and_argmax_at_temperature_0():
+    """One argmax serves both: sampled rows equal jax.random.categorical with the same key, greedy rows argmax."""
+    logits = jax.random.normal(jax.random.key(1), (64, 300)) * 3
+    temperature = jnp.where(jnp.arange(64) % 2 == 0, 0.0, 0.7)
+    ids = np.asarray(decoding.sample_slot(logits, jax.random.key(2), temperature))
+    expected = np.where(np.arange(64) % 2 == 0, np.argmax(logits, -1),
+                        jax.random.categorical(jax.random.key(2), logits / 0.7, axis=-1))
+    np.testing.assert_array_equal(ids, expected)

@@ -142,3 +142,17 @@ def test_remat_policy_wraps_every_layer(batch, policy):
     expected = 0 if policy == "none" else config.num_encoder_layers + config.num_decoder_layers
     assert len(found) == expected
     assert all(eqn.params["policy"] is network.REMAT_POLICIES[policy] for eqn in found)
+
+
+def test_params_cast_to_the_compute_dtype_give_the_same_logits():
+    """Decoding casts kernels and tables to bf16 once, before its loop; the network must read them as before,
+    with LayerNorm's scale and bias still fp32."""
+    model = tiny_model(dtype="bfloat16")
+    params, batch = init_params(model), mixed_batch()
+    cast = network.params_in_compute_dtype(params, model.module.config)
+    dtypes = {jax.tree_util.keystr(path): leaf.dtype for path, leaf in jax.tree_util.tree_leaves_with_path(cast)}
+    assert dtypes["['decoder']['layers_0']['mlp']['wi']['kernel']"] == jnp.bfloat16
+    assert dtypes["['token_embedder']['embedding']"] == jnp.bfloat16
+    assert dtypes["['decoder']['decoder_norm']['scale']"] == jnp.float32
+    logits = jax.jit(model.logits)
+    np.testing.assert_array_equal(np.asarray(logits(cast, batch)), np.asarray(logits(params, batch)))

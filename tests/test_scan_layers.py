@@ -109,7 +109,8 @@ def test_scanned_cached_greedy_decoding_equals_its_teacher_forced_argmax(unrolle
 
 
 def test_cache_is_stacked_and_in_the_compute_dtype():
-    """The KV cache is [L, B, T, H, D] per scanned stack, in the compute dtype (bf16 halves its memory)."""
+    """The KV cache is [L, B, H, T, D] per scanned stack (heads-major: what a decoding step reads without a
+    transpose), in the compute dtype (bf16 halves its memory)."""
     model = tiny_model(scan_layers=True, dtype="bfloat16")
     params = init_params(model)
     batch = make_batch([(Modality.AUDIO, audio(5, np.random.default_rng(0)), Modality.LMX, lmx(3))],
@@ -121,8 +122,8 @@ def test_cache_is_stacked_and_in_the_compute_dtype():
                                       batch["decoder_modality"], decode=True, mutable=["cache"],
                                       method=type(model.module).decode)
     cache = variables["cache"]["decoder"]["layers"]
-    assert cache["self_attention"]["cached_key"].shape == (2, 1, 8, 4, 16)
-    assert cache["cross_attention"]["cross_key"].shape == (2, 1, 8, 4, 16)
+    assert cache["self_attention"]["cached_key"].shape == (2, 1, 4, 8, 16)
+    assert cache["cross_attention"]["cross_key"].shape == (2, 1, 4, 8, 16)
     assert {leaf.dtype.name for name, leaf in jax.tree_util.tree_leaves_with_path(cache)
             if "index" not in jax.tree_util.keystr(name)} == {"bfloat16"}
 

@@ -19,8 +19,10 @@ equals free sampling at temperature 1.0).
 MFU needs the device's peak: taken from its kind (H100, A100, TPU …),
 `--peak_flops`, or on CPU measured as the throughput of a large fp32 matmul.
 Memory: XLA's buffer plan of the compiled train step (arguments + outputs + temporaries, per device)
-and, on accelerators, the allocator's peak. `--profile_dir` adds a profiler trace of a few steps and
-prints the ops that took the most time. The speed options are gin bindings, e.g.
+and, on accelerators, the allocator's peak. `--profile_dir` adds profiler traces of a few train steps and
+of one decoding call and prints the ops that took the most time in each. `--compile_only` compiles the
+train step without initialising anything and prints its memory plan and FLOPs: whether a config fits,
+checked on any host. The speed options are gin bindings, e.g.
 `--gin_bindings=network.TransformerConfig.attention="cudnn"`, `...scan_layers=True`, `...remat_policy="minimal"`,
 `...param_dtype="bfloat16"` with `trainer.OptimizerConfig.master_weights=True`.
 Needs only jax, flax, optax, orbax, gin-config and absl (no TensorFlow).
@@ -29,6 +31,7 @@ Needs only jax, flax, optax, orbax, gin-config and absl (no TensorFlow).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -56,7 +59,8 @@ flags.DEFINE_float("peak_flops", None, "Peak FLOP/s per device for MFU (default:
 flags.DEFINE_integer("decode_length", 256, "Frames to decode per example (0 skips decoding).")
 flags.DEFINE_integer("decode_batch_size", None, "Decoding batch size (default: --batch_size).")
 flags.DEFINE_integer("decode_steps", 2, "Timed decoding calls (after one compile call).")
-flags.DEFINE_string("profile_dir", None, "Also trace --profile_steps train steps there and print the costliest ops.")
+flags.DEFINE_string("profile_dir", None, "Also trace --profile_steps train steps (train/) and one decoding call "
+                    "(decode/) there and print the costliest ops of each.")
 flags.DEFINE_integer("profile_steps", 2, "Train steps in the profiler trace.")
 flags.DEFINE_bool("compile_only", False, "Only compile the train step (no init, no steps) and print its memory plan "
                   "and FLOPs: whether a config fits, checked on any host.")
@@ -124,11 +128,12 @@ def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
     memory = compiled_step_memory(train_lib, state, batch)
     top = []
     if FLAGS.profile_dir:
-        with profiling.trace(FLAGS.profile_dir):
+        directory = os.path.join(FLAGS.profile_dir, "train")
+        with profiling.trace(directory):
             for _ in range(FLAGS.profile_steps):
                 state, metrics = train_lib.train_step(state, batch)
             jax.block_until_ready(metrics)
-        top = profiling.top_costs(FLAGS.profile_dir)
+        top = profiling.top_costs(directory)
     step_flops = flops.train_step_flops(model.module.config, batch_size, le, ld)
     n = jax.device_count()
     return {"compile_and_first_step_s": compile_s, "step_s": step_s,
@@ -165,8 +170,14 @@ def time_decoding(model, params, batch_size: int, le: int, length: int) -> dict[
         lengths = run(seed + 1)
     seconds = (time.perf_counter() - start) / flags.FLAGS.decode_steps
     assert int(np.min(lengths)) == length, lengths
+    top = []
+    if flags.FLAGS.profile_dir:
+        directory = os.path.join(flags.FLAGS.profile_dir, "decode")
+        with profiling.trace(directory):
+            run(0)
+        top = profiling.top_costs(directory)
     return {"decode_compile_s": compile_s, "decode_s": seconds, "decode_frames_per_s": batch_size * length / seconds,
-            "decode_steps_per_s": length / seconds}
+            "decode_steps_per_s": length / seconds, "decode_top_ops": top}
 
 
 def print_memory(memory: dict[str, int], peak_bytes: int | None) -> None:
@@ -174,6 +185,11 @@ def print_memory(memory: dict[str, int], peak_bytes: int | None) -> None:
         print(f"memory: train step needs {memory['peak'] / 2**30:.3f} GiB per device (arguments "
               f"{memory['argument'] / 2**30:.3f}, temporaries {memory['temp'] / 2**30:.3f} GiB)"
               + (f"; allocator peak {peak_bytes / 2**30:.3f} GiB" if peak_bytes else ""))
+
+
+def print_top_ops(ops: list[dict]) -> None:
+    for op in ops:
+        print(f"  {100 * op['share']:5.1f}%  {op['ms']:9.2f} ms  {op['op'][:100]}")
 
 
 def check_flags() -> None:
@@ -227,13 +243,13 @@ def main(argv: list[str]) -> None:
           f"{result['tflops_per_device']:.3f} TFLOP/s/device, MFU {100 * result['mfu']:.1f}% "
           f"(compile + first step {result['compile_and_first_step_s']:.1f} s)")
     print_memory(result["train_step_memory_bytes"], result["device_peak_bytes"])
-    for op in result["top_ops"]:
-        print(f"  {100 * op['share']:5.1f}%  {op['ms']:9.2f} ms  {op['op'][:100]}")
+    print_top_ops(result["top_ops"])
     if FLAGS.decode_length > 0:
         decode = time_decoding(model, state.params, FLAGS.decode_batch_size or b, le, FLAGS.decode_length)
         result.update(decode)
         print(f"decode: {decode['decode_frames_per_s']:.0f} frames/s ({decode['decode_steps_per_s']:.1f} steps/s "
               f"at batch {FLAGS.decode_batch_size or b}, {FLAGS.decode_length} frames)")
+        print_top_ops(decode["decode_top_ops"])
     result.update(device_kind=device.device_kind, num_devices=jax.device_count(), peak_flops=peak,
                   peak_source=peak_source, batch_size=b, encoder_length=le, decoder_length=ld,
                   tensorflow_imported="tensorflow" in sys.modules)

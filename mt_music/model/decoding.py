@@ -1,7 +1,7 @@
 """Frame-by-frame decoding with a KV cache and the K-step sub-decoder loop.
 
 One `jax.lax.while_loop` step feeds one frame to the cached decoder, then picks
-the frame's K slots in order: slot 0 decides what the frame is (code, SEP, height,
+the frame's K slots in order, each through one cached sub-decoder position: slot 0 decides what the frame is (code, SEP, height,
 a 1-D token, EOS); the vocabulary's `forced_slots` fixes the other slots of
 1-D / SEP / height / EOS frames, and only codec frames sample slots 1..K-1.
 An example stops at its EOS and emits PAD frames afterwards.
@@ -126,9 +126,13 @@ def decoder_positions(frames: Array, modality: Array, tables: DecodingTables) ->
 
 
 def sample_slot(logits: Array, rng: Array, temperature: Array, top_k: int = 0, top_p: Array | None = None) -> Array:
-    """Ids [B] from fp32 logits [B, V]; temperature [B] (0 = greedy), top_p [B] (None = off)."""
-    greedy = jnp.argmax(logits, axis=-1)
-    scaled = logits / jnp.maximum(temperature, 1e-6)[:, None]
+    """Ids [B] from fp32 logits [B, V]; temperature [B] (0 = greedy), top_p [B] (None = off).
+
+    One argmax for greedy and sampled rows alike: Gumbel noise (as `jax.random.categorical` draws it) is
+    added only where the temperature is above 0, and top-k / top-p always keep a row's maximum.
+    """
+    hot = temperature > 0
+    scaled = jnp.where(hot[:, None], logits / jnp.where(hot, temperature, 1.0)[:, None], logits)
     if top_k > 0:
         kth = jax.lax.top_k(scaled, top_k)[0][:, -1:]
         scaled = jnp.where(scaled < kth, NEG_INF, scaled)
@@ -138,8 +142,8 @@ def sample_slot(logits: Array, rng: Array, temperature: Array, top_k: int = 0, t
         keep = jnp.cumsum(probs, axis=-1) - probs < top_p[:, None]  # mass before this id < p
         threshold = jnp.min(jnp.where(keep, ordered, jnp.inf), axis=-1, keepdims=True)
         scaled = jnp.where(scaled < threshold, NEG_INF, scaled)
-    sampled = jax.random.categorical(rng, scaled, axis=-1)
-    return jnp.where(temperature == 0, greedy, sampled).astype(jnp.int32)
+    noise = jnp.where(hot[:, None], jax.random.gumbel(rng, scaled.shape, scaled.dtype), 0.0)
+    return jnp.argmax(scaled + noise, axis=-1).astype(jnp.int32)
 
 
 def per_modality(value: float | Sequence[float]) -> tuple[float, ...]:
@@ -161,19 +165,20 @@ class DecodeResult(NamedTuple):
 
 
 StepFn = Callable[[dict, Array, Array], tuple[Array, dict]]
-SlotLogitsFn = Callable[[Array, Array, int], Array]
+SlotLogitsFn = Callable[[Array, Array, int, dict], tuple[Array, dict]]
 
 
-def decode(*, step_fn: StepFn, slot_logits_fn: SlotLogitsFn, cache: dict, tables: DecodingTables,
-           modality: Array, max_length: int, prefix: Array | None = None, rng: Array | None = None,
-           temperature: float | Sequence[float] = 0.0, top_k: int = 0,
+def decode(*, step_fn: StepFn, slot_logits_fn: SlotLogitsFn, cache: dict, slot_cache: dict,
+           tables: DecodingTables, modality: Array, max_length: int, prefix: Array | None = None,
+           rng: Array | None = None, temperature: float | Sequence[float] = 0.0, top_k: int = 0,
            top_p: float | Sequence[float] = 1.0) -> DecodeResult:
     """Decodes up to `max_length` frames per example.
 
     step_fn(cache, frame [B, 1, K], position [B, 1, 2]) -> (hidden [B, 1, D], cache): the cached decoder.
-    slot_logits_fn(hidden, frame [B, 1, K], slot) -> masked fp32 logits [B, V] of `slot`, given the
-    frame's slots before it. `prefix` [B, P, K]: frames forced at the start; an example's prefix ends
-    at its first frame with PAD in slot 0. Temperature / top_p may be given per target modality.
+    slot_logits_fn(hidden, previous_ids [B], slot, slot_cache) -> (masked fp32 logits [B, V] of `slot`,
+    slot_cache): the sub-decoder, given the id just picked for slot - 1; every frame starts again from
+    `slot_cache`. `prefix` [B, P, K]: frames forced at the start; an example's prefix ends at its first
+    frame with PAD in slot 0. Temperature / top_p may be given per target modality.
     """
     modality = jnp.asarray(modality, jnp.int32)
     batch, k = modality.shape[0], tables.sos.shape[1]
@@ -192,8 +197,9 @@ def decode(*, step_fn: StepFn, slot_logits_fn: SlotLogitsFn, cache: dict, tables
     def pick_frame(hidden, rng):
         frame = jnp.zeros((batch, k), jnp.int32)
         score = jnp.zeros(batch, jnp.float32)
+        frame_cache = slot_cache
         for slot in range(k):
-            logits = slot_logits_fn(hidden, frame[:, None], slot)
+            logits, frame_cache = slot_logits_fn(hidden, frame[:, max(slot - 1, 0)], slot, frame_cache)
             rng, key = jax.random.split(rng)
             ids = jnp.argmax(logits, -1).astype(jnp.int32) if greedy_only else sample_slot(
                 logits, key, temperature_b, top_k, top_p_b)

@@ -94,14 +94,21 @@ def dot_product_attention(query: Array, key: Array, value: Array, mask: Array | 
         if mask is not None:
             mask = jnp.broadcast_to(mask, (query.shape[0], 1, query.shape[1], key.shape[1]))
         return jax.nn.dot_product_attention(query, key, value, mask=mask, implementation=implementation)
+    return einsum_attention(query, key, value, mask, dropout, deterministic)
+
+
+def einsum_attention(query: Array, key: Array, value: Array, mask: Array | None, dropout: nn.Dropout | None = None,
+                     deterministic: bool = True, heads_major: bool = False) -> Array:
+    """The "einsum" path of `dot_product_attention`; `heads_major` keys/values are [B, H, Lk, D] (KV caches)."""
+    kv = "bhkd" if heads_major else "bkhd"
     query = query / jnp.sqrt(query.shape[-1]).astype(query.dtype)
-    logits = jnp.einsum("bqhd,bkhd->bhqk", query, key, preferred_element_type=jnp.float32)
+    logits = jnp.einsum(f"bqhd,{kv}->bhqk", query, key, preferred_element_type=jnp.float32)
     if mask is not None:
         logits = jnp.where(mask, logits, NEG_INF)
     weights = jax.nn.softmax(logits, axis=-1)
     if dropout is not None and not deterministic:
         weights = dropout(weights, deterministic=False)
-    return jnp.einsum("bhqk,bkhd->bqhd", weights.astype(value.dtype), value)
+    return jnp.einsum(f"bhqk,{kv}->bqhd", weights.astype(value.dtype), value)
 
 
 class Projection(nn.Module):
@@ -134,6 +141,8 @@ class MultiHeadAttention(nn.Module):
     Self-attention decoding appends one position per call. Cross-attention
     (`cross=True`) projects the encoder output once, on the cache-creating call, and
     reuses it on every later step instead of re-projecting Le positions per frame.
+    Caches are heads-major [B, H, L, D], the layout a one-query attention step reads
+    without copying: in [B, L, H, D] every step would transpose every layer's cache.
     """
 
     num_heads: int
@@ -156,41 +165,56 @@ class MultiHeadAttention(nn.Module):
         query = self._projection(heads, qkv_axes, 1, "query")(inputs_q)
         query = constrain(query, qkv_constraint)
 
-        if self.cross and decode and self.has_variable("cache", "cross_key"):
-            key = self.get_variable("cache", "cross_key")
-            value = self.get_variable("cache", "cross_value")
+        if decode and self._has_cache():
+            out = self._decode_step(query, inputs_kv, mask)
         else:
             key = constrain(self._projection(heads, qkv_axes, 1, "key")(inputs_kv), qkv_constraint)
             value = constrain(self._projection(heads, qkv_axes, 1, "value")(inputs_kv), qkv_constraint)
-            if self.cross and decode:
-                self.put_variable("cache", "cross_key", key)
-                self.put_variable("cache", "cross_value", value)
-
-        if decode and not self.cross:
-            key, value, mask = self._update_cache(key, value, mask)
-
-        dropout = nn.Dropout(self.dropout_rate) if self.dropout_rate > 0 else None
-        out = dot_product_attention(query, key, value, mask, dropout, deterministic, self.implementation)
+            if decode:  # the shape-setting pass: create the caches, attend over the full length
+                self._create_cache(key, value)
+            dropout = nn.Dropout(self.dropout_rate) if self.dropout_rate > 0 else None
+            out = dot_product_attention(query, key, value, mask, dropout, deterministic, self.implementation)
         out = self._projection((inputs_q.shape[-1],), ("heads", "kv", "embed"), 2, "out")(out)
         return constrain(out, ("batch", "length", "embed"))
 
-    def _update_cache(self, key: Array, value: Array, mask: Array | None) -> tuple[Array, Array, Array | None]:
-        """First call creates a zero cache of the full length; later calls write one step."""
-        initialized = self.has_variable("cache", "cached_key")
-        cached_key = self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
-        cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
-        index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
-        if not initialized:
-            return key, value, mask  # shape-setting pass over the full length
-        if key.shape[1] != 1:
-            raise ValueError(f"cached decoding takes one position per call, got {key.shape[1]}")
-        i = index.value
-        cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, key, (0, i, 0, 0))
-        cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, value, (0, i, 0, 0))
-        index.value = i + 1
-        max_length = cached_key.value.shape[1]
-        step_mask = (jnp.arange(max_length) <= i)[None, None, None, :]
-        return cached_key.value, cached_value.value, step_mask
+    def _has_cache(self) -> bool:
+        """Whether the shape-setting pass has made the cache: decode calls after it are steps."""
+        return self.has_variable("cache", "cross_key" if self.cross else "cached_key")
+
+    def _create_cache(self, key: Array, value: Array) -> None:
+        """Cross-attention keeps the projected encoder output; self-attention a zero cache of the full length."""
+        heads_major = lambda x: constrain(x.transpose(0, 2, 1, 3), ("batch", "heads", "length", "kv"))  # noqa: E731
+        if self.cross:
+            self.put_variable("cache", "cross_key", heads_major(key))
+            self.put_variable("cache", "cross_value", heads_major(value))
+        else:
+            self.put_variable("cache", "cached_key", jnp.zeros_like(heads_major(key)))
+            self.put_variable("cache", "cached_value", jnp.zeros_like(heads_major(value)))
+            self.put_variable("cache", "cache_index", jnp.array(0, jnp.int32))
+
+    def _decode_step(self, query: Array, inputs_kv: Array, mask: Array | None) -> Array:
+        """Attention of one query position [B, 1, H, D] over the cache; self-attention first writes its key/value.
+
+        Always the einsum path: a one-query step gains nothing from a fused kernel.
+        """
+        if query.shape[1] != 1:
+            raise ValueError(f"cached decoding takes one position per call, got {query.shape[1]}")
+        if self.cross:
+            key, value = self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
+        else:
+            heads = (self.num_heads, self.head_dim)
+            new_key = self._projection(heads, ("embed", "heads", "kv"), 1, "key")(inputs_kv)
+            new_value = self._projection(heads, ("embed", "heads", "kv"), 1, "value")(inputs_kv)
+            i = self.get_variable("cache", "cache_index")
+            key = jax.lax.dynamic_update_slice(self.get_variable("cache", "cached_key"),
+                                               new_key.transpose(0, 2, 1, 3), (0, 0, i, 0))
+            value = jax.lax.dynamic_update_slice(self.get_variable("cache", "cached_value"),
+                                                 new_value.transpose(0, 2, 1, 3), (0, 0, i, 0))
+            self.put_variable("cache", "cached_key", key)
+            self.put_variable("cache", "cached_value", value)
+            self.put_variable("cache", "cache_index", i + 1)
+            mask = (jnp.arange(key.shape[2]) <= i)[None, None, None, :]
+        return einsum_attention(query, key, value, mask, heads_major=True)
 
 
 class Mlp(nn.Module):

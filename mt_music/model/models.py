@@ -174,6 +174,7 @@ class EncoderDecoderModel:
         return result.frames, {"scores": result.scores, "lengths": result.lengths, "positions": result.positions}
 
     def _predict_impl(self, params, batch: Batch, rng, *, max_decode_length: int, temperature, top_k, top_p):
+        params = network.params_in_compute_dtype(params, self.module.config)
         apply = functools.partial(self.module.apply, {"params": params})
         modality = batch["decoder_modality"]
         encoder_tokens = batch["encoder_input_tokens"]
@@ -192,11 +193,19 @@ class EncoderDecoderModel:
                 decode=True, mutable=["cache"], method=network.Transformer.decode)
             return hidden, variables["cache"]
 
-        def slot_logits_fn(hidden, frame, slot):
-            logits = apply(hidden, frame, modality, self.tables.logit_mask, slot, method=network.Transformer.sub_decode)
-            return logits[:, 0]
+        # The sub-decoder's slot cache (K positions per example), the same empty one at every frame.
+        hidden = jnp.zeros((batch_size, 1, self.module.config.emb_dim), self.module.config.dtype)
+        _, slot_variables = apply(hidden, jnp.zeros((batch_size, 1, k), jnp.int32), modality, decode=True,
+                                  mutable=["cache"], method=network.Transformer.sub_decode)
+
+        def slot_logits_fn(hidden, previous_ids, slot, slot_cache):
+            logits, variables = self.module.apply(
+                {"params": params, "cache": slot_cache}, hidden, previous_ids, modality, self.tables.logit_mask,
+                slot, mutable=["cache"], method=network.Transformer.sub_decode_step)
+            return logits, variables["cache"]
 
         return decoding.decode(step_fn=step_fn, slot_logits_fn=slot_logits_fn, cache=variables["cache"],
-                               tables=self.tables, modality=modality, max_length=max_decode_length,
+                               slot_cache=slot_variables["cache"], tables=self.tables, modality=modality,
+                               max_length=max_decode_length,
                                prefix=batch.get("decoder_prefix_tokens"), rng=rng, temperature=temperature,
                                top_k=top_k, top_p=top_p)

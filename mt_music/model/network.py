@@ -113,6 +113,27 @@ def _scanned(layer_cls: type[nn.Module], config: TransformerConfig, length: int,
                    length=length, metadata_params={nn.PARTITION_NAME: "layers"})
 
 
+# Parameter names the network reads in fp32 whatever the compute dtype: LayerNorm's scale and bias.
+_FULL_PRECISION_PARAMS = ("scale", "bias")
+
+
+def params_in_compute_dtype(params, config: TransformerConfig):
+    """Every kernel and embedding table cast to the compute dtype, as each use would cast it.
+
+    The network gives the same outputs with either copy. Decoding casts once before its loop: XLA does not
+    hoist the casts out of a while loop, so fp32 params with bf16 compute would otherwise be read in fp32
+    and converted at every step (the token table too, for a gather of a few rows).
+    """
+    dtype = jnp.dtype(config.dtype)
+
+    def cast(path, leaf):
+        name = getattr(path[-1], "key", None)
+        keep = name in _FULL_PRECISION_PARAMS or not jnp.issubdtype(leaf.dtype, jnp.floating)
+        return leaf if keep else leaf.astype(dtype)
+
+    return jax.tree_util.tree_map_with_path(cast, params)
+
+
 class PositionEmbedding(nn.Module):
     """E[x] + E[y] from one table; x indexes the range of the sequence's modality."""
 
@@ -143,11 +164,13 @@ class SelfAttentionLayer(nn.Module):
     scanned: bool = False  # return (x, None), the carry and output nn.scan expects
 
     @nn.compact
-    def __call__(self, x: Array, mask: Array, deterministic: bool) -> Array | tuple[Array, None]:
+    def __call__(self, x: Array, mask: Array | None, deterministic: bool,
+                 decode: bool = False) -> Array | tuple[Array, None]:
         cfg = self.config
         h = layers.LayerNorm(**_dtypes(cfg), name="pre_attention_norm")(x)
         h = layers.MultiHeadAttention(self.num_heads, self.head_dim, cfg.dropout_rate, **_dtypes(cfg),
-                                      implementation=cfg.attention, name="attention")(h, h, mask, deterministic=deterministic)
+                                      implementation=cfg.attention, name="attention")(
+            h, h, mask, deterministic=deterministic, decode=decode)
         x = x + nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
         h = layers.LayerNorm(**_dtypes(cfg), name="pre_mlp_norm")(x)
         h = layers.Mlp(cfg.mlp_dim, cfg.dropout_rate, **_dtypes(cfg), name="mlp")(h, deterministic)
@@ -221,45 +244,67 @@ class Decoder(nn.Module):
 
 
 class SubDecoder(nn.Module):
-    """One causal layer over the K slots of each frame, then the shared D→V projection."""
+    """One causal layer over the K slots of each frame, then the shared D→V projection.
+
+    Training runs the layer over all K slots of every frame at once. Decoding picks the slots one by one,
+    so `step` feeds one slot per call through a K-long KV cache (the `cache` collection, fresh for every
+    frame): a frame costs K one-position passes instead of K passes over all K slots.
+    """
 
     config: TransformerConfig
 
-    @nn.compact
-    def __call__(self, hidden: Array, previous: Array, deterministic: bool, slot: int | None = None) -> Array:
+    def setup(self):
+        cfg = self.config
+        self.slot_embedding = self.param(
+            "slot_embedding", nn.with_logical_partitioning(nn.initializers.zeros, ("slots", "embed")),
+            (cfg.num_slots, cfg.emb_dim), jnp.dtype(cfg.param_dtype))
+        heads = cfg.sub_decoder_heads
+        self.layer = SelfAttentionLayer(cfg, heads, cfg.emb_dim // heads)
+        self.norm = layers.LayerNorm(**_dtypes(cfg))
+        self.logits_kernel = self.param(
+            "logits_kernel", nn.with_logical_partitioning(layers.DENSE_INIT, ("embed", "vocab")),
+            (cfg.emb_dim, cfg.vocab_size), jnp.dtype(cfg.param_dtype))
+
+    def __call__(self, hidden: Array, previous: Array, deterministic: bool, slot: int | None = None,
+                 decode: bool = False) -> Array:
         """hidden [B, L, D], previous = emb(token_{k-1}) [B, L, K-1, D] → fp32 logits.
 
-        Logits are [B, L, K, V], or [B, L, V] for one `slot` (decoding projects only it).
+        Logits are [B, L, K, V], or [B, L, V] for one `slot`. `decode=True` (L = 1) also creates the
+        zero slot cache that `step` fills.
         """
         cfg = self.config
         batch, length, dim = hidden.shape
         k = cfg.num_slots
-        slot_embedding = self.param("slot_embedding",
-                                    nn.with_logical_partitioning(nn.initializers.zeros, ("slots", "embed")),
-                                    (k, dim), jnp.dtype(cfg.param_dtype))
         previous = jnp.concatenate([jnp.zeros_like(previous[:, :, :1]), previous], axis=2)
-        x = hidden[:, :, None] + previous + slot_embedding.astype(cfg.dtype)
+        x = hidden[:, :, None] + previous + self.slot_embedding.astype(cfg.dtype)
         x = layers.constrain(x, ("batch", "length", "slots", "embed"))
         # Frames become the batch of a length-K sequence: [B·L, K, D].
-        x = x.reshape(batch * length, k, dim)
-        heads = cfg.sub_decoder_heads
-        x = SelfAttentionLayer(cfg, heads, dim // heads, name="layer")(x, layers.causal_mask(k), deterministic)
-        x = layers.LayerNorm(**_dtypes(cfg), name="norm")(x)
-        x = x.reshape(batch, length, k, dim)
+        x = self.layer(x.reshape(batch * length, k, dim), layers.causal_mask(k), deterministic, decode)
+        x = self.norm(x).reshape(batch, length, k, dim)
         if slot is not None:
-            x = x[:, :, slot]
-        kernel = self.param("logits_kernel",
-                            nn.with_logical_partitioning(layers.DENSE_INIT, ("embed", "vocab")),
-                            (dim, cfg.vocab_size), jnp.dtype(cfg.param_dtype))
-        logits = jnp.einsum("...d,dv->...v", x, kernel.astype(cfg.dtype), preferred_element_type=jnp.float32)
-        axes = ("batch", "length", "vocab") if slot is not None else ("batch", "length", "slots", "vocab")
+            return self._logits(x[:, :, slot], ("batch", "length", "vocab"))
+        return self._logits(x, ("batch", "length", "slots", "vocab"))
+
+    def step(self, hidden: Array, previous: Array, slot: int) -> Array:
+        """fp32 logits [B, V] of `slot` for one frame per example, in decoding order.
+
+        hidden [B, 1, D]; previous = emb(token_{slot-1}) [B, 1, D] (zeros for slot 0). The slot cache holds
+        the frame's earlier slots: start each frame from the cache `__call__(..., decode=True)` made.
+        """
+        x = hidden + previous + self.slot_embedding[slot].astype(self.config.dtype)
+        x = self.norm(self.layer(x, None, True, True))
+        return self._logits(x[:, 0], ("batch", "vocab"))
+
+    def _logits(self, x: Array, axes: tuple[str, ...]) -> Array:
+        kernel = self.logits_kernel.astype(self.config.dtype)
+        logits = jnp.einsum("...d,dv->...v", x, kernel, preferred_element_type=jnp.float32)
         return layers.constrain(logits, axes)
 
 
 class Transformer(nn.Module):
     """Encoder–decoder over K-slot frames; `__call__` gives teacher-forced logits [B, Ld, K, V].
 
-    Methods `encode`, `decode` (with `decode=True` for the KV cache) and `sub_decode`
+    Methods `encode`, `decode` (with `decode=True` for the KV cache), `sub_decode` and `sub_decode_step`
     are the pieces decoding calls through `module.apply(..., method=...)`.
     `logit_mask` is the vocabulary's bool [4, K, V] table; rows of the target
     modality are applied to the logits (masked entries get a large negative value).
@@ -314,16 +359,34 @@ class Transformer(nn.Module):
         return self.decoder(x, encoded, self_mask, cross_mask, not enable_dropout, decode)
 
     def sub_decode(self, hidden: Array, slot_tokens: Array, decoder_modality: Array,
-                   logit_mask: Array | None = None, slot: int | None = None, enable_dropout: bool = False) -> Array:
-        """Slot logits given the frame's tokens (teacher forcing: slot k sees slot_tokens[..., k-1])."""
+                   logit_mask: Array | None = None, slot: int | None = None, enable_dropout: bool = False,
+                   decode: bool = False) -> Array:
+        """Slot logits given the frame's tokens (teacher forcing: slot k sees slot_tokens[..., k-1]).
+
+        `decode=True` with the `cache` collection mutable also creates the slot cache for `sub_decode_step`.
+        """
         previous = self._slot_embeddings(slot_tokens[..., :-1])
-        logits = self.sub_decoder(hidden, previous, not enable_dropout, slot)
+        logits = self.sub_decoder(hidden, previous, not enable_dropout, slot, decode)
+        return self._mask_logits(logits, decoder_modality, logit_mask, slot)
+
+    def sub_decode_step(self, hidden: Array, previous_ids: Array, decoder_modality: Array,
+                        logit_mask: Array | None, slot: int) -> Array:
+        """Masked logits [B, V] of `slot` while decoding one frame [B, 1, D]; previous_ids [B] = the frame's
+        id in slot - 1 (unused for slot 0). Runs with the `cache` collection mutable (see SubDecoder.step)."""
+        previous = self._slot_embeddings(previous_ids[:, None]) if slot else jnp.zeros_like(hidden)
+        return self._mask_logits(self.sub_decoder.step(hidden, previous, slot), decoder_modality, logit_mask, slot)
+
+    def _mask_logits(self, logits: Array, decoder_modality: Array, logit_mask: Array | None,
+                     slot: int | None) -> Array:
+        """The target modality's rows of the logit mask applied; logits are [B, ..., (K,) V]."""
         if logit_mask is None:
             return logits
         if logit_mask.shape[-1] != self.config.vocab_size:
             raise ValueError(f"logit_mask has {logit_mask.shape[-1]} ids, the model {self.config.vocab_size}")
         rows = jnp.asarray(logit_mask)[decoder_modality]  # [B, K, V]
-        rows = rows[:, None] if slot is None else rows[:, None, slot]
+        if slot is not None:
+            rows = rows[:, slot]
+        rows = rows.reshape(rows.shape[:1] + (1,) * (logits.ndim - rows.ndim) + rows.shape[1:])
         return jnp.where(rows, logits, layers.NEG_INF)
 
     def __call__(self, encoder_input_tokens: Array, encoder_positions: Array, encoder_modality: Array,
