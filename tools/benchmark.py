@@ -16,6 +16,14 @@ forced audio prefix as long as the output, so every example runs all
 `--decode_length` steps with the full K-slot sub-decoder loop (the cost per step
 equals free sampling at temperature 1.0).
 
+The published model's figures on one GPU (docs/design.md §4.5): training at the longest audio
+lengths with fused attention, then image→audio decoding of 20 s of audio for one system:
+
+    python tools/benchmark.py --gin_file=models/base.gin --batch_size=24 --encoder_length=1750 \
+        --decoder_length=1751 --gin.network.TransformerConfig.attention="'cudnn'" \
+        --gin.network.TransformerConfig.scan_layers=True --gin.network.TransformerConfig.remat_policy="'minimal'" \
+        --decode_batch_size=1 --decode_encoder_length=3900 --decode_length=1750 --profile_dir=/tmp/profile
+
 MFU needs the device's peak: taken from its kind (H100, A100, TPU …),
 `--peak_flops`, or on CPU measured as the throughput of a large fp32 matmul.
 Memory: XLA's buffer plan of the compiled train step (arguments + outputs + temporaries, per device)
@@ -58,6 +66,8 @@ flags.DEFINE_list("mesh", ["-1", "1", "1"], "Mesh data,fsdp,model (-1: the rest 
 flags.DEFINE_float("peak_flops", None, "Peak FLOP/s per device for MFU (default: by device kind; CPU: measured).")
 flags.DEFINE_integer("decode_length", 256, "Frames to decode per example (0 skips decoding).")
 flags.DEFINE_integer("decode_batch_size", None, "Decoding batch size (default: --batch_size).")
+flags.DEFINE_integer("decode_encoder_length", None, "Encoder frames of the decoded examples (default: "
+                     "--encoder_length; an image system is up to 26 x 150 = 3900).")
 flags.DEFINE_integer("decode_steps", 2, "Timed decoding calls (after one compile call).")
 flags.DEFINE_string("profile_dir", None, "Also trace --profile_steps train steps (train/) and one decoding call "
                     "(decode/) there and print the costliest ops of each.")
@@ -199,8 +209,9 @@ def check_flags() -> None:
                  "profile_steps"):
         check_positive(FLAGS[name].value, f"--{name}")
     check_positive(FLAGS.decode_length, "--decode_length", allow_zero=True)
-    if FLAGS.decode_batch_size is not None:
-        check_positive(FLAGS.decode_batch_size, "--decode_batch_size")
+    for name in ("decode_batch_size", "decode_encoder_length"):
+        if FLAGS[name].value is not None:
+            check_positive(FLAGS[name].value, f"--{name}")
     if FLAGS.peak_flops is not None:
         check_positive(FLAGS.peak_flops, "--peak_flops")
     try:
@@ -230,7 +241,8 @@ def main(argv: list[str]) -> None:
     if FLAGS.compile_only:
         result = compile_training(model, b, le, ld)
         print(f"compiled train step in {result['compile_s']:.1f} s: {result['step_tflops']:.4g} TFLOP analytic "
-              f"({result['xla_step_tflops']:.4g} TFLOP counted by XLA)")
+              f"({result['xla_step_tflops']:.4g} TFLOP counted by XLA"
+              + (", which counts a scanned stack's layer once)" if config.scan_layers else ")"))
         print_memory(result["train_step_memory_bytes"], None)
         result.update(device_kind=device.device_kind, num_devices=jax.device_count(), batch_size=b,
                       encoder_length=le, decoder_length=ld)
@@ -245,10 +257,11 @@ def main(argv: list[str]) -> None:
     print_memory(result["train_step_memory_bytes"], result["device_peak_bytes"])
     print_top_ops(result["top_ops"])
     if FLAGS.decode_length > 0:
-        decode = time_decoding(model, state.params, FLAGS.decode_batch_size or b, le, FLAGS.decode_length)
+        decode = time_decoding(model, state.params, FLAGS.decode_batch_size or b, FLAGS.decode_encoder_length or le,
+                               FLAGS.decode_length)
         result.update(decode)
         print(f"decode: {decode['decode_frames_per_s']:.0f} frames/s ({decode['decode_steps_per_s']:.1f} steps/s "
-              f"at batch {FLAGS.decode_batch_size or b}, {FLAGS.decode_length} frames)")
+              f"at batch {FLAGS.decode_batch_size or b}: {FLAGS.decode_length} frames in {decode['decode_s']:.2f} s)")
         print_top_ops(decode["decode_top_ops"])
     result.update(device_kind=device.device_kind, num_devices=jax.device_count(), peak_flops=peak,
                   peak_source=peak_source, batch_size=b, encoder_length=le, decoder_length=ld,
