@@ -8,6 +8,7 @@ import sys
 
 import flax.linen as nn
 import jax
+import jax.extend
 import numpy as np
 import pytest
 from model_testing import K, audio, image_output, init_params, lmx, make_batch, midi, mixed_batch, tiny_model
@@ -106,6 +107,29 @@ def test_scanned_cached_greedy_decoding_equals_its_teacher_forced_argmax(unrolle
                     assert np.argmax(logits[b, t, k]) == frames[b, t, k], (b, t, k)
                     compared += 1
     assert compared > 30 and int(lengths.sum()) > 8
+
+
+def _primitives(jaxpr) -> set[str]:
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            names |= _primitives(sub)
+    return names
+
+
+def test_a_scanned_model_decodes_through_unrolled_layers(unrolled, scanned):
+    """Inside the decoding loop a scanned stack would slice every layer's weights out of its stack at every
+    step: decoding restacks the params once and runs the layers unrolled."""
+    _, params = unrolled
+    batch = make_batch([(Modality.MIDI, midi(6, np.random.default_rng(0)), Modality.AUDIO, audio(3, np.random.default_rng(1)))],
+                       encoder_length=8, decoder_length=8)
+    inputs = {name: batch[name] for name in ("encoder_input_tokens", "encoder_positions", "encoder_modality",
+                                             "decoder_modality")}
+    closed = jax.make_jaxpr(lambda p: scanned.predict_batch_with_aux(p, inputs, max_decode_length=4))(
+        layer_stacks.to_scanned(params))
+    primitives = _primitives(closed.jaxpr)
+    assert "while" in primitives and "scan" not in primitives
 
 
 def test_cache_is_stacked_and_in_the_compute_dtype():

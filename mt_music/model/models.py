@@ -9,6 +9,7 @@ this batch's means.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 
@@ -16,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mt_music.model import decoding, losses, network
+from mt_music.model import decoding, layer_stacks, losses, network
 from mt_music.vocabulary import UnifiedVocabulary
 
 Array = jax.Array
@@ -173,9 +174,21 @@ class EncoderDecoderModel:
                                top_p=decoding.per_modality(top_p))
         return result.frames, {"scores": result.scores, "lengths": result.lengths, "positions": result.positions}
 
+    def _decoding_network(self, params) -> tuple[network.Transformer, dict]:
+        """The network and params the decoding loop runs: unrolled layers, weights in the compute dtype.
+
+        A scanned stack inside the while loop would slice every layer's weights out of its [L, ...] arrays
+        at every step (a copy each on the CPU); unrolled, the loop body reads them where they are.
+        """
+        config = self.module.config
+        params = network.params_in_compute_dtype(params, config)
+        if not config.scan_layers:
+            return self.module, params
+        return network.Transformer(dataclasses.replace(config, scan_layers=False)), layer_stacks.to_unrolled(params)
+
     def _predict_impl(self, params, batch: Batch, rng, *, max_decode_length: int, temperature, top_k, top_p):
-        params = network.params_in_compute_dtype(params, self.module.config)
-        apply = functools.partial(self.module.apply, {"params": params})
+        module, params = self._decoding_network(params)
+        apply = functools.partial(module.apply, {"params": params})
         modality = batch["decoder_modality"]
         encoder_tokens = batch["encoder_input_tokens"]
         encoded = apply(encoder_tokens, batch["encoder_positions"], batch["encoder_modality"], modality,
@@ -188,18 +201,18 @@ class EncoderDecoderModel:
             method=network.Transformer.decode)
 
         def step_fn(cache, frame, position):
-            hidden, variables = self.module.apply(
+            hidden, variables = module.apply(
                 {"params": params, "cache": cache}, encoded, encoder_tokens, frame, position, modality,
                 decode=True, mutable=["cache"], method=network.Transformer.decode)
             return hidden, variables["cache"]
 
         # The sub-decoder's slot cache (K positions per example), the same empty one at every frame.
-        hidden = jnp.zeros((batch_size, 1, self.module.config.emb_dim), self.module.config.dtype)
+        hidden = jnp.zeros((batch_size, 1, module.config.emb_dim), module.config.dtype)
         _, slot_variables = apply(hidden, jnp.zeros((batch_size, 1, k), jnp.int32), modality, decode=True,
                                   mutable=["cache"], method=network.Transformer.sub_decode)
 
         def slot_logits_fn(hidden, previous_ids, slot, slot_cache):
-            logits, variables = self.module.apply(
+            logits, variables = module.apply(
                 {"params": params, "cache": slot_cache}, hidden, previous_ids, modality, self.tables.logit_mask,
                 slot, mutable=["cache"], method=network.Transformer.sub_decode_step)
             return logits, variables["cache"]
