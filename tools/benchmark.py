@@ -111,8 +111,7 @@ def compile_training(model, batch_size: int, le: int, ld: int) -> dict:
     FLOP count, so a CPU host can check whether a config fits an accelerator before renting one."""
     train_lib, batch = make_trainer(model, batch_size, le, ld)
     start = time.perf_counter()
-    with train_lib.partitioner.activate():
-        compiled = train_lib._train_step.lower(train_lib.abstract_state, batch).compile()
+    compiled = compiled_train_step(train_lib, train_lib.abstract_state, batch)
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return {"compile_s": time.perf_counter() - start, "train_step_memory_bytes": profiling.compiled_memory(compiled),
@@ -135,7 +134,7 @@ def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
         state, metrics = train_lib.train_step(state, batch)
     jax.block_until_ready(metrics)
     step_s = (time.perf_counter() - start) / FLAGS.steps
-    memory = compiled_step_memory(train_lib, state, batch)
+    memory = profiling.compiled_memory(compiled_train_step(train_lib, state, batch))
     top = []
     if FLAGS.profile_dir:
         directory = os.path.join(FLAGS.profile_dir, "train")
@@ -152,10 +151,10 @@ def time_training(model, batch_size: int, le: int, ld: int) -> dict[str, float]:
             "train_step_memory_bytes": memory, "device_peak_bytes": profiling.device_peak_bytes(), "top_ops": top}
 
 
-def compiled_step_memory(train_lib, state, batch) -> dict[str, int]:
-    """XLA's buffer plan of the train step as compiled (the same program the timed steps ran)."""
+def compiled_train_step(train_lib, state, batch):
+    """The train step as XLA compiles it for these (concrete or abstract) arguments: the timed steps' program."""
     with train_lib.partitioner.activate():
-        return profiling.compiled_memory(train_lib._train_step.lower(state, batch).compile())
+        return train_lib._train_step.lower(state, batch).compile()
 
 
 def time_decoding(model, params, batch_size: int, le: int, length: int) -> dict[str, float]:

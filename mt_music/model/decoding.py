@@ -1,9 +1,10 @@
 """Frame-by-frame decoding with a KV cache and the K-step sub-decoder loop.
 
 One `jax.lax.while_loop` step feeds one frame to the cached decoder, then picks
-the frame's K slots in order, each through one cached sub-decoder position: slot 0 decides what the frame is (code, SEP, height,
-a 1-D token, EOS); the vocabulary's `forced_slots` fixes the other slots of
-1-D / SEP / height / EOS frames, and only codec frames sample slots 1..K-1.
+the frame's K slots in order, each through one cached sub-decoder position: slot 0
+decides what the frame is (code, SEP, height, a 1-D token, EOS); the vocabulary's
+`forced_slots` fixes the other slots of 1-D / SEP / height / EOS frames, and only
+codec frames sample slots 1..K-1.
 An example stops at its EOS and emits PAD frames afterwards.
 
 Positions of image outputs depend on the frames themselves (a height token sets

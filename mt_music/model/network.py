@@ -265,12 +265,10 @@ class SubDecoder(nn.Module):
             "logits_kernel", nn.with_logical_partitioning(layers.DENSE_INIT, ("embed", "vocab")),
             (cfg.emb_dim, cfg.vocab_size), jnp.dtype(cfg.param_dtype))
 
-    def __call__(self, hidden: Array, previous: Array, deterministic: bool, slot: int | None = None,
-                 decode: bool = False) -> Array:
-        """hidden [B, L, D], previous = emb(token_{k-1}) [B, L, K-1, D] → fp32 logits.
+    def __call__(self, hidden: Array, previous: Array, deterministic: bool, decode: bool = False) -> Array:
+        """hidden [B, L, D], previous = emb(token_{k-1}) [B, L, K-1, D] → fp32 logits [B, L, K, V].
 
-        Logits are [B, L, K, V], or [B, L, V] for one `slot`. `decode=True` (L = 1) also creates the
-        zero slot cache that `step` fills.
+        `decode=True` (L = 1) also creates the zero slot cache that `step` fills.
         """
         cfg = self.config
         batch, length, dim = hidden.shape
@@ -281,8 +279,6 @@ class SubDecoder(nn.Module):
         # Frames become the batch of a length-K sequence: [B·L, K, D].
         x = self.layer(x.reshape(batch * length, k, dim), layers.causal_mask(k), deterministic, decode)
         x = self.norm(x).reshape(batch, length, k, dim)
-        if slot is not None:
-            return self._logits(x[:, :, slot], ("batch", "length", "vocab"))
         return self._logits(x, ("batch", "length", "slots", "vocab"))
 
     def step(self, hidden: Array, previous: Array, slot: int) -> Array:
@@ -359,15 +355,14 @@ class Transformer(nn.Module):
         return self.decoder(x, encoded, self_mask, cross_mask, not enable_dropout, decode)
 
     def sub_decode(self, hidden: Array, slot_tokens: Array, decoder_modality: Array,
-                   logit_mask: Array | None = None, slot: int | None = None, enable_dropout: bool = False,
-                   decode: bool = False) -> Array:
+                   logit_mask: Array | None = None, enable_dropout: bool = False, decode: bool = False) -> Array:
         """Slot logits given the frame's tokens (teacher forcing: slot k sees slot_tokens[..., k-1]).
 
         `decode=True` with the `cache` collection mutable also creates the slot cache for `sub_decode_step`.
         """
         previous = self._slot_embeddings(slot_tokens[..., :-1])
-        logits = self.sub_decoder(hidden, previous, not enable_dropout, slot, decode)
-        return self._mask_logits(logits, decoder_modality, logit_mask, slot)
+        logits = self.sub_decoder(hidden, previous, not enable_dropout, decode)
+        return self._mask_logits(logits, decoder_modality, logit_mask)
 
     def sub_decode_step(self, hidden: Array, previous_ids: Array, decoder_modality: Array,
                         logit_mask: Array | None, slot: int) -> Array:
@@ -377,8 +372,8 @@ class Transformer(nn.Module):
         return self._mask_logits(self.sub_decoder.step(hidden, previous, slot), decoder_modality, logit_mask, slot)
 
     def _mask_logits(self, logits: Array, decoder_modality: Array, logit_mask: Array | None,
-                     slot: int | None) -> Array:
-        """The target modality's rows of the logit mask applied; logits are [B, ..., (K,) V]."""
+                     slot: int | None = None) -> Array:
+        """The target modality's rows of the logit mask applied: logits [B, ..., K, V], or [B, V] of one `slot`."""
         if logit_mask is None:
             return logits
         if logit_mask.shape[-1] != self.config.vocab_size:
@@ -396,4 +391,4 @@ class Transformer(nn.Module):
                               enable_dropout)
         hidden = self.decode(encoded, encoder_input_tokens, decoder_input_tokens, decoder_positions,
                              decoder_modality, decoder_target_tokens, enable_dropout)
-        return self.sub_decode(hidden, decoder_target_tokens, decoder_modality, logit_mask, None, enable_dropout)
+        return self.sub_decode(hidden, decoder_target_tokens, decoder_modality, logit_mask, enable_dropout)
